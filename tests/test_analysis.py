@@ -1,0 +1,413 @@
+"""Tests of cogito.analysis: metrics against hand-computed values on constructed concept states."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from cogito import analysis
+from cogito.analysis import (
+    collect_concept_states,
+    concept_geometry,
+    format_summary,
+    grade_geometry,
+    save_plots,
+    write_report,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "ran", "big", "small", "red", "house"]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+
+
+def _orthonormal_rows(rows: int, cols: int, seed: int = 0) -> torch.Tensor:
+    """``rows`` orthonormal vectors of length ``cols`` (rows <= cols), float64."""
+    generator = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(cols, rows, generator=generator, dtype=torch.float64))
+    return q.T  # (rows, cols)
+
+
+def _with_spectrum(singular_values: list[float], concepts: int, hidden: int, seed: int = 0) -> torch.Tensor:
+    """A (C, H) matrix whose singular values are exactly ``singular_values`` (rest zero)."""
+    k = len(singular_values)
+    left = _orthonormal_rows(k, concepts, seed).T  # (C, k)
+    right = _orthonormal_rows(k, hidden, seed + 1)  # (k, H)
+    return left @ torch.diag(torch.tensor(singular_values, dtype=torch.float64)) @ right
+
+
+# ---------------------------------------------------------------- spectrum of the mean matrix
+
+def test_orthonormal_concepts_have_full_effective_rank():
+    concepts, hidden = 8, 16
+    rows = _orthonormal_rows(concepts, hidden)
+    metrics = concept_geometry(rows.unsqueeze(0).repeat(4, 1, 1))
+    assert metrics["effective_rank"] == pytest.approx(concepts, rel=1e-9)
+    assert metrics["effective_rank_normalized"] == pytest.approx(1.0, rel=1e-9)
+    assert metrics["top1_dominance"] == pytest.approx(1 / concepts, rel=1e-9)
+    assert metrics["entropy_effective_rank"] == pytest.approx(concepts, rel=1e-9)
+    assert metrics["mean_abs_cosine"] == pytest.approx(0.0, abs=1e-12)
+    assert metrics["uniformity"] == pytest.approx(math.exp(-4.0), rel=1e-9)
+    assert (metrics["num_samples"], metrics["num_concepts"], metrics["hidden_size"]) == (4, concepts, hidden)
+
+
+def test_rank5_signal_gives_effective_rank_about_5():
+    # 5 orthonormal directions of equal strength mixed into 32 concepts by an orthonormal mixing
+    # matrix (so the 5 singular values of M are equal), plus noise of std 1e-4 per sample.
+    concepts, hidden, batch = 32, 64, 16
+    signal = _with_spectrum([1.0] * 5, concepts, hidden)
+    generator = torch.Generator().manual_seed(1)
+    states = signal + 1e-4 * torch.randn(batch, concepts, hidden, generator=generator, dtype=torch.float64)
+    metrics = concept_geometry(states)
+    # Tolerance: the averaged noise adds ~27 singular values of ~2.5e-4 each, i.e. about +0.007.
+    assert metrics["effective_rank"] == pytest.approx(5.0, abs=0.05)
+    assert metrics["effective_rank"] > 5.0
+    assert metrics["effective_rank_normalized"] == pytest.approx(5.0 / 32, abs=0.05 / 32)
+    assert metrics["dims_for_95_variance"] == 5
+
+
+def test_rank1_concepts_give_rank_one_everywhere():
+    direction = _orthonormal_rows(1, 12)  # (1, H)
+    scales = torch.arange(1, 7, dtype=torch.float64).unsqueeze(1)  # (C, 1), all positive
+    states = (scales * direction).unsqueeze(0).repeat(3, 1, 1)  # (3, 6, 12)
+    metrics = concept_geometry(states)
+    assert metrics["effective_rank"] == pytest.approx(1.0, abs=1e-9)
+    assert metrics["entropy_effective_rank"] == pytest.approx(1.0, abs=1e-6)
+    assert metrics["top1_dominance"] == pytest.approx(1.0, abs=1e-9)
+    assert metrics["dims_for_95_variance"] == 1
+    assert metrics["top1_variance_ratio"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_dims_for_95_variance_and_variance_ratios_on_known_spectrum():
+    shares = [40, 30, 15, 6, 3, 3, 2, 1]  # σ² in %, cumulative 40 70 85 91 94 97 99 100
+    sigma = [math.sqrt(s) for s in shares]
+    matrix = _with_spectrum(sigma, concepts=10, hidden=20)
+    metrics = concept_geometry(matrix.unsqueeze(0).repeat(2, 1, 1))
+    assert metrics["dims_for_95_variance"] == 6
+    assert metrics["top1_variance_ratio"] == pytest.approx(0.40, rel=1e-9)
+    assert metrics["top5_variance_ratio"] == pytest.approx(0.94, rel=1e-9)
+    assert metrics["effective_rank"] == pytest.approx(sum(sigma) / sigma[0], rel=1e-9)
+    assert metrics["effective_rank_normalized"] == pytest.approx(sum(sigma) / sigma[0] / 10, rel=1e-9)
+    p = [s / sum(sigma) for s in sigma]
+    assert metrics["entropy_effective_rank"] == pytest.approx(math.exp(-sum(x * math.log(x) for x in p)), rel=1e-9)
+
+
+def test_spectrum_reaching_exactly_95_percent_stops_there():
+    sigma = [math.sqrt(s) for s in (50, 30, 15, 5)]  # cumulative 50 80 95 100
+    metrics = concept_geometry(_with_spectrum(sigma, 6, 8).unsqueeze(0))
+    assert metrics["dims_for_95_variance"] == 3
+
+
+def test_effective_rank_uses_the_batch_mean_matrix():
+    # Each sample is rank 1 along a different axis; their mean spreads over all 4 axes equally.
+    eye = torch.eye(4, dtype=torch.float64)
+    states = torch.stack([eye[i].repeat(4, 1) for i in range(4)])  # (4, 4, 4): sample i = e_i in every row
+    metrics = concept_geometry(states)
+    assert metrics["effective_rank"] == pytest.approx(1.0, abs=1e-9)  # mean = 0.25 * ones(4, 4), rank 1
+    assert metrics["mean_abs_cosine"] == pytest.approx(1.0)  # within each sample all concepts are equal
+
+
+# ---------------------------------------------------------------- pairwise and cloud metrics
+
+def test_identical_concepts_have_cosine_one_and_uniformity_one():
+    generator = torch.Generator().manual_seed(2)
+    vectors = torch.randn(5, 1, 16, generator=generator)  # one vector per sample
+    states = vectors.repeat(1, 7, 1)  # 7 identical concepts in each sample
+    metrics = concept_geometry(states)
+    assert metrics["mean_abs_cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert metrics["max_abs_cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert metrics["std_abs_cosine"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics["uniformity"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_abs_cosine_statistics_pool_over_samples():
+    # Sample 0: two concepts at 60° (cos 0.5); sample 1: two opposite concepts (cos -1).
+    states = torch.tensor([[[1.0, 0.0], [0.5, math.sqrt(3) / 2]], [[1.0, 0.0], [-2.0, 0.0]]])
+    metrics = concept_geometry(states)
+    assert metrics["mean_abs_cosine"] == pytest.approx(0.75, abs=1e-6)
+    assert metrics["max_abs_cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert metrics["std_abs_cosine"] == pytest.approx(0.25, abs=1e-6)  # population std of {0.5,0.5,1,1}
+    expected_uniformity = (math.exp(-2 * (2 - 2 * 0.5)) + math.exp(-2 * 4)) / 2
+    assert metrics["uniformity"] == pytest.approx(expected_uniformity, rel=1e-6)
+
+
+def test_collapsed_dimensions_are_counted():
+    generator = torch.Generator().manual_seed(3)
+    states = torch.randn(6, 4, 10, generator=generator, dtype=torch.float64)
+    states[..., [1, 4, 7]] = 0.5  # constant over every concept vector
+    states[..., 8] = 0.5 + 1e-6 * torch.randn(6, 4, generator=generator, dtype=torch.float64)  # std 1e-6
+    metrics = concept_geometry(states)
+    assert metrics["collapsed_dimensions"] == 4
+
+
+def test_isotropic_gaussian_has_isotropy_near_one():
+    generator = torch.Generator().manual_seed(4)
+    states = torch.randn(64, 32, 8, generator=generator)  # 2048 vectors in 8 dims
+    metrics = concept_geometry(states)
+    # Marchenko-Pastur edges for 8 / 2048 give λmin/λmax ≈ 0.78.
+    assert metrics["isotropy"] > 0.6
+    assert metrics["participation_ratio"] == pytest.approx(8.0, rel=0.05)
+    stretched = states.clone()
+    stretched[..., 0] *= 10
+    assert concept_geometry(stretched)["isotropy"] < 0.05
+
+
+def test_participation_ratio_and_isotropy_on_known_covariance_spectrum():
+    # Sample 0 holds +a_i e_i, sample 1 holds -a_i e_i: zero mean, covariance ∝ diag(a²).
+    a_squared = torch.tensor([4.0, 2.0, 1.0, 1.0], dtype=torch.float64)
+    rows = torch.diag(a_squared.sqrt())  # (C=4, H=4)
+    metrics = concept_geometry(torch.stack([rows, -rows]))
+    assert metrics["participation_ratio"] == pytest.approx(64.0 / 22.0, rel=1e-9)  # (Σa²)² / Σa⁴
+    assert metrics["isotropy"] == pytest.approx(0.25, rel=1e-9)
+    assert metrics["concept_norm_mean"] == pytest.approx(float(a_squared.sqrt().mean()), rel=1e-9)
+    assert metrics["concept_norm_std"] == pytest.approx(float(a_squared.sqrt().std(correction=0)), rel=1e-9)
+
+
+def test_all_zero_states_give_zeros_not_nan():
+    metrics = concept_geometry(torch.zeros(2, 3, 4))
+    assert metrics["effective_rank"] == 0.0
+    assert metrics["isotropy"] == 0.0
+    assert metrics["collapsed_dimensions"] == 4
+    json.dumps(metrics, allow_nan=False)
+
+
+def test_metrics_are_plain_python_numbers():
+    metrics = concept_geometry(torch.randn(3, 4, 5, dtype=torch.bfloat16))
+    counts = {"dims_for_95_variance", "collapsed_dimensions", "num_concepts", "hidden_size", "num_samples"}
+    for key, value in metrics.items():
+        assert type(value) is (int if key in counts else float), key
+    assert json.loads(json.dumps(metrics)) == metrics
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize(
+    ("states", "message"),
+    [
+        (torch.randn(4, 8), "3-D"),
+        (torch.randn(2, 3, 4, 5), "3-D"),
+        (torch.randn(0, 4, 8), "at least one sample"),
+        (torch.randn(2, 1, 8), "at least 2 concepts"),
+        (torch.tensor([[[1.0, float("nan")], [0.0, 1.0]]]), "NaN"),
+        (torch.ones(2, 3, 4, dtype=torch.bool), "real numbers"),
+    ],
+)
+def test_bad_concept_states_raise_value_error(states, message):
+    with pytest.raises(ValueError, match=message):
+        concept_geometry(states)
+
+
+def test_non_tensor_raises_type_error():
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        concept_geometry([[[1.0, 2.0], [3.0, 4.0]]])
+
+
+# ---------------------------------------------------------------- grades and summary
+
+def _metrics(**overrides: float) -> dict[str, float]:
+    base = {"effective_rank_normalized": 0.9, "top1_dominance": 0.01, "mean_abs_cosine": 0.05,
+            "uniformity": 0.02, "isotropy": 0.5, "collapsed_dimensions": 0, "hidden_size": 512}
+    base.update(overrides)
+    return base
+
+
+def test_grades_of_healthy_metrics_are_all_good():
+    assert set(grade_geometry(_metrics()).values()) == {"good"}
+
+
+def test_grades_of_the_logged_collapsed_run_are_poor():
+    # Rank 5.07 / 128 from the research log.
+    grades = grade_geometry(_metrics(effective_rank_normalized=5.07 / 128, top1_dominance=1 / 5.07,
+                                     mean_abs_cosine=0.8, uniformity=0.6, isotropy=1e-4, collapsed_dimensions=60))
+    assert set(grades.values()) == {"poor"}
+    assert set(grades) == set(analysis.GRADE_ORDER)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "grade"),
+    [
+        ("effective_rank_normalized", analysis.RANK_NORMALIZED_GOOD, "good"),
+        ("effective_rank_normalized", 0.3, "ok"),
+        ("effective_rank_normalized", 15.9 / 128, "poor"),
+        ("top1_dominance", 0.1, "ok"),
+        ("mean_abs_cosine", 0.3, "ok"),
+        ("uniformity", 0.1, "ok"),
+        ("isotropy", 0.05, "ok"),
+        ("collapsed_dimensions", 10, "ok"),  # 10 / 512 < 5%
+        ("collapsed_dimensions", 30, "poor"),
+    ],
+)
+def test_grade_boundaries(key, value, grade):
+    assert grade_geometry(_metrics(**{key: value}))[key] == grade
+
+
+def test_grade_geometry_names_missing_keys():
+    metrics = _metrics()
+    del metrics["isotropy"]
+    with pytest.raises(ValueError, match="isotropy"):
+        grade_geometry(metrics)
+
+
+def test_format_summary_shows_rank_in_the_logs_notation():
+    matrix = _with_spectrum([1.0] * 5, 32, 64)
+    metrics = concept_geometry(matrix.unsqueeze(0).repeat(2, 1, 1))
+    text = format_summary(metrics, grade_geometry(metrics))
+    assert "5.00 / 32 (15.6%)" in text
+    assert "[poor]" in text
+    assert "Roy & Vetterli" in text
+    assert len(text.splitlines()) <= 25
+
+
+# ---------------------------------------------------------------- files
+
+def test_save_plots_writes_non_empty_pngs(tmp_path):
+    states = torch.randn(4, 6, 10)
+    paths = save_plots(states, tmp_path / "plots")
+    assert [p.name for p in paths] == [analysis.SPECTRUM_PNG, analysis.SIMILARITY_PNG, analysis.USAGE_PNG]
+    for path in paths:
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        assert path.stat().st_size > 1000
+    assert not list((tmp_path / "plots").glob("*.tmp"))
+
+
+def test_write_report_json_round_trips(tmp_path):
+    generator = torch.Generator().manual_seed(5)
+    states = torch.randn(5, 8, 12, generator=generator)
+    metrics = write_report(states, tmp_path)
+    report = json.loads((tmp_path / analysis.REPORT_JSON).read_text(encoding="utf-8"))
+    assert report["metrics"] == metrics
+    assert report["grades"] == grade_geometry(metrics)
+    assert metrics == concept_geometry(states)
+    summary = (tmp_path / analysis.SUMMARY_TXT).read_text(encoding="utf-8")
+    assert summary == format_summary(metrics, report["grades"])
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
+        [analysis.SPECTRUM_PNG, analysis.SIMILARITY_PNG, analysis.USAGE_PNG])
+
+
+# ---------------------------------------------------------------- collecting states from a model
+
+def _tiny_tokenizer():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + WORDS)}
+    backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+
+
+class _ConceptDouble(nn.Module):
+    """Stands in for a Cogito model: concept c of a sentence = mean token embedding + concept bias."""
+
+    def __init__(self, vocab_size: int, concepts: int = 4, hidden: int = 6, with_concept_states: bool = True):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, hidden)
+        self.concepts = nn.Parameter(torch.randn(concepts, hidden))
+        self.dropout = nn.Dropout(0.5)
+        self.with_concept_states = with_concept_states
+        self.seen_training: list[bool] = []
+        self.seen_shapes: list[tuple[int, ...]] = []
+
+    def forward(self, input_ids, attention_mask):
+        self.seen_training.append(self.training)
+        self.seen_shapes.append(tuple(input_ids.shape))
+        mask = attention_mask.unsqueeze(-1).float()
+        pooled = (self.embed(input_ids) * mask).sum(1) / mask.sum(1)  # (B, H)
+        states = self.dropout(pooled.unsqueeze(1) + self.concepts)  # (B, C, H)
+        if self.with_concept_states:
+            return SimpleNamespace(concept_states=states, last_hidden_state=torch.zeros_like(states))
+        return SimpleNamespace(concept_states=None, last_hidden_state=states)
+
+
+def test_collect_concept_states_prefers_concept_states_in_eval_mode():
+    tokenizer = _tiny_tokenizer()
+    model = _ConceptDouble(len(tokenizer))
+    model.train()
+    texts = ["the cat sat on the mat", "a dog ran", "big red house", "the small dog sat", "cat"]
+    states = collect_concept_states(model, tokenizer, texts, batch_size=2, max_length=5)
+    assert states.shape == (5, 4, 6)
+    assert not states.requires_grad
+    assert model.seen_training == [False, False, False]  # eval mode in every batch: dropout off
+    assert max(shape[1] for shape in model.seen_shapes) == 5  # 8 tokens truncated to max_length
+    assert model.training  # previous mode restored
+    assert states.abs().sum() > 0  # taken from concept_states, not the zero last_hidden_state
+    again = collect_concept_states(model, tokenizer, texts, batch_size=5)
+    untruncated = [1, 2, 4]  # texts of at most 5 tokens with [CLS] and [SEP]
+    # Same values whatever the batching and padding: eval mode made dropout a no-op.
+    torch.testing.assert_close(states[untruncated], again[untruncated])
+    assert not torch.allclose(states[0], again[0])  # the truncated text lost tokens
+
+
+def test_collect_concept_states_falls_back_to_last_hidden_state():
+    tokenizer = _tiny_tokenizer()
+    model = _ConceptDouble(len(tokenizer), with_concept_states=False)
+    states = collect_concept_states(model, tokenizer, ["the cat", "a dog"])
+    assert states.shape == (2, 4, 6)
+    assert states.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"texts": []}, ValueError, "empty"),
+        ({"texts": "the cat"}, TypeError, "sequence of strings"),
+        ({"texts": ["the cat", 3]}, TypeError, "strings"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"max_length": -1}, ValueError, "max_length"),
+    ],
+)
+def test_collect_concept_states_rejects_bad_arguments(kwargs, error, message):
+    tokenizer = _tiny_tokenizer()
+    arguments = {"model": _ConceptDouble(len(tokenizer)), "tokenizer": tokenizer, "texts": ["the cat"]}
+    arguments.update(kwargs)
+    with pytest.raises(error, match=message):
+        collect_concept_states(**arguments)
+
+
+# ---------------------------------------------------------------- command line
+
+def test_cli_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        analysis.cli_main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--model", "--tokenizer_name", "--text_file", "--max_samples", "--batch_size",
+                   "--max_length", "--output_dir"):
+        assert option in out
+
+
+def test_cli_rejects_folder_without_tokenizer(tmp_path, capsys):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    text_file = tmp_path / "texts.txt"
+    text_file.write_text("the cat\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        analysis.cli_main(["--model", str(tmp_path / "model"), "--text_file", str(text_file)])
+    assert exit_info.value.code == 2
+    assert "no tokenizer files" in capsys.readouterr().err
+
+
+def test_cli_rejects_missing_text_file_and_bad_counts(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        analysis.cli_main(["--model", str(tmp_path), "--text_file", str(tmp_path / "nope.txt")])
+    assert "nope.txt" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        analysis.cli_main(["--model", str(tmp_path), "--text_file", "x", "--max_samples", "0"])
+    assert "positive integer" in capsys.readouterr().err
