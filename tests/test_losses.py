@@ -1,0 +1,377 @@
+"""Concept regularisers and loss weighting: known answers on constructed concepts."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+import torch
+
+from cogito.losses import (
+    CONCEPT_LOSSES,
+    LOSS_WEIGHTINGS,
+    ConceptLossOptions,
+    ConceptRegularizer,
+    build_concept_loss,
+    parse_concept_losses,
+)
+
+
+def loss(name: str, concepts: torch.Tensor, **options: float) -> float:
+    return build_concept_loss(name, ConceptLossOptions(**options))(concepts).item()
+
+
+def hadamard(size: int) -> torch.Tensor:
+    """Sylvester Hadamard matrix: ±1 entries, mutually orthogonal rows and columns."""
+    matrix = torch.ones(1, 1)
+    while matrix.shape[0] < size:
+        matrix = torch.cat([torch.cat([matrix, matrix], 1), torch.cat([matrix, -matrix], 1)], 0)
+    return matrix
+
+
+def decorrelated_concepts(batch: int = 2) -> torch.Tensor:
+    """C=8, H=4: each column is a zero-mean ±1 Hadamard column, so the (H, H) covariance is
+    diagonal with variance 8/7 (std > 1)."""
+    return hadamard(8)[:, 1:5].expand(batch, 8, 4).clone()  # (B, C, H)
+
+
+def identical_concepts(batch: int = 2, concepts: int = 6, hidden: int = 8) -> torch.Tensor:
+    torch.manual_seed(0)
+    row = torch.randn(batch, 1, hidden)
+    return row.repeat(1, concepts, 1)  # (B, C, H)
+
+
+def spread_concepts(batch: int = 2, concepts: int = 6, hidden: int = 8) -> torch.Tensor:
+    return torch.eye(hidden)[:concepts].expand(batch, concepts, hidden).clone()
+
+
+def clustered_concepts(batch: int = 2, concepts: int = 6, hidden: int = 8) -> torch.Tensor:
+    torch.manual_seed(1)
+    return spread_concepts(batch, 1, hidden) + 0.05 * torch.randn(batch, concepts, hidden)
+
+
+# ---------------------------------------------------------------- regularisers: known answers
+
+
+def test_orthogonal_concepts_have_zero_orthogonality_and_soft_orthogonality() -> None:
+    concepts = spread_concepts()
+    assert loss("orthogonality", concepts) == pytest.approx(0.0, abs=1e-7)
+    assert loss("soft_orthogonality", concepts) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_identical_concepts_have_orthogonality_one() -> None:
+    assert loss("orthogonality", identical_concepts()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_soft_orthogonality_only_penalises_cosines_above_threshold() -> None:
+    angle = math.acos(0.3)  # two concepts with cos = 0.3, so each off-diagonal pair is 0.3
+    concepts = torch.tensor([[[1.0, 0.0], [math.cos(angle), math.sin(angle)]]])
+    at_01 = loss("soft_orthogonality", concepts, soft_ortho_threshold=0.1)
+    above_cos = loss("soft_orthogonality", concepts, soft_ortho_threshold=0.3 + 1e-6)
+    assert at_01 == pytest.approx((0.3 - 0.1) ** 2, abs=1e-6)
+    assert above_cos == pytest.approx(0.0, abs=1e-9)
+    assert loss("orthogonality", concepts) == pytest.approx(0.09, abs=1e-6)
+
+
+def test_variance_is_zero_when_every_dimension_has_std_at_least_one() -> None:
+    assert loss("variance", 2.0 * decorrelated_concepts()) == 0.0
+    assert loss("variance", decorrelated_concepts()) == 0.0
+
+
+def test_constant_concepts_have_variance_near_one() -> None:
+    concepts = torch.full((2, 6, 8), 3.0)
+    assert loss("variance", concepts) == pytest.approx(1.0 - math.sqrt(1e-4), abs=1e-6)
+
+
+def test_decorrelated_concepts_have_zero_covariance_and_correlated_do_not() -> None:
+    assert loss("covariance", decorrelated_concepts()) == pytest.approx(0.0, abs=1e-10)
+    correlated = decorrelated_concepts()
+    correlated[..., 1] = correlated[..., 0]  # cov_01 = cov_10 = 8/7
+    assert loss("covariance", correlated) == pytest.approx(2 * (8 / 7) ** 2 / 4, rel=1e-5)
+
+
+def test_uniformity_is_zero_for_identical_concepts_and_lower_when_spread() -> None:
+    assert loss("uniformity", identical_concepts()) == pytest.approx(0.0, abs=1e-6)
+    # Orthonormal concepts: every pair is at squared distance 2, so log exp(-2·2) = -4.
+    assert loss("uniformity", spread_concepts()) == pytest.approx(-4.0, abs=1e-5)
+    cooler = loss("uniformity", spread_concepts(), uniformity_temperature=0.5)
+    assert cooler == pytest.approx(-1.0, abs=1e-5)
+
+
+def test_t_regs_mst_is_larger_for_clustered_than_spread_concepts() -> None:
+    clustered = loss("t_regs_mst", clustered_concepts())
+    spread = loss("t_regs_mst", spread_concepts())
+    assert spread == pytest.approx(-math.log(math.sqrt(2.0 + 1e-6)), abs=1e-5)
+    assert clustered > spread + 1.0
+
+
+def test_t_regs_mst_is_finite_with_finite_gradients_for_coincident_concepts() -> None:
+    concepts = identical_concepts().requires_grad_()
+    value = build_concept_loss("t_regs_mst")(concepts)
+    value.backward()
+    # fp32 cosines of equal vectors are 1 only to ~1e-7, hence the loose tolerance.
+    assert value.item() == pytest.approx(-0.5 * math.log(1e-6), rel=1e-2)
+    assert torch.isfinite(concepts.grad).all()
+
+
+def test_combined_is_variance_plus_uniformity_and_vicreg_is_variance_plus_covariance() -> None:
+    torch.manual_seed(2)
+    concepts = torch.randn(3, 6, 8) * 0.3
+    assert loss("combined", concepts) == pytest.approx(
+        loss("variance", concepts) + loss("uniformity", concepts), rel=1e-6
+    )
+    assert loss("vicreg", concepts) == pytest.approx(
+        loss("variance", concepts) + loss("covariance", concepts), rel=1e-6
+    )
+
+
+def test_composites_report_their_named_components() -> None:
+    concepts = clustered_concepts()
+    parts = build_concept_loss("combined").components(concepts)
+    assert set(parts) == {"variance", "uniformity"}
+    assert parts["uniformity"].item() == pytest.approx(loss("uniformity", concepts), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CONCEPT_LOSSES))
+def test_gradients_flow_back_to_concept_states(name: str) -> None:
+    torch.manual_seed(3)
+    concepts = (0.5 * torch.randn(2, 6, 8)).requires_grad_()
+    value = build_concept_loss(name)(concepts)
+    value.backward()
+    assert value.dim() == 0
+    assert torch.isfinite(concepts.grad).all()
+    assert concepts.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", sorted(CONCEPT_LOSSES))
+def test_bf16_concepts_under_autocast_are_computed_in_fp32(name: str) -> None:
+    torch.manual_seed(4)
+    concepts = (0.5 * torch.randn(2, 6, 8)).to(torch.bfloat16)
+    expected = build_concept_loss(name)(concepts.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = build_concept_loss(name)(concepts)
+    assert value.dtype == torch.float32
+    torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_regularisers_reject_bad_concept_shapes() -> None:
+    with pytest.raises(ValueError, match=r"\(B, C, H\)"):
+        build_concept_loss("variance")(torch.randn(6, 8))
+    with pytest.raises(ValueError, match="C=1"):
+        build_concept_loss("variance")(torch.randn(2, 1, 8))
+
+
+# ---------------------------------------------------------------- feasibility warnings
+
+
+def test_orthogonality_warns_once_when_concepts_exceed_hidden(caplog: pytest.LogCaptureFixture) -> None:
+    term = build_concept_loss("orthogonality")
+    with caplog.at_level(logging.WARNING, logger="cogito.losses"):
+        term(torch.randn(2, 6, 8))
+        assert not caplog.records
+        term(torch.randn(2, 12, 8))
+        term(torch.randn(2, 12, 8))
+    assert len(caplog.records) == 1
+    assert "C=12" in caplog.text and "H=8" in caplog.text
+
+
+def test_soft_orthogonality_warns_only_below_the_welch_bound(caplog: pytest.LogCaptureFixture) -> None:
+    # C=128, H=64: Welch bound sqrt(64 / (64·127)) ≈ 0.089, so |cos| <= 0.1 is reachable.
+    with caplog.at_level(logging.WARNING, logger="cogito.losses"):
+        build_concept_loss("soft_orthogonality")(torch.randn(1, 128, 64))
+        assert not caplog.records
+        build_concept_loss("soft_orthogonality")(torch.randn(1, 12, 4))  # bound ≈ 0.43
+    assert "C=12" in caplog.text and "H=4" in caplog.text
+
+
+# ---------------------------------------------------------------- weighting strategies
+
+
+def reg_inputs() -> tuple[torch.Tensor, torch.Tensor, float, float]:
+    concepts = clustered_concepts()
+    return torch.tensor(2.5), concepts, loss("variance", concepts), loss("uniformity", concepts)
+
+
+def test_fixed_weighting_splits_loss_weight_equally() -> None:
+    task, concepts, variance, uniformity = reg_inputs()
+    regularizer = ConceptRegularizer(["variance", "uniformity"], weighting="fixed", loss_weight=0.1)
+    out = regularizer(task, concepts)
+    logs = out.logs
+    assert logs["weight_task"] == 1.0
+    assert logs["weight_variance"] == pytest.approx(0.05)
+    assert logs["weight_uniformity"] == pytest.approx(0.05)
+    assert out.loss.item() == pytest.approx(2.5 + 0.05 * variance + 0.05 * uniformity, rel=1e-6)
+
+
+def test_fixed_weighting_default_is_point_one_for_one_loss() -> None:
+    task, concepts, variance, _ = reg_inputs()
+    out = ConceptRegularizer("variance")(task, concepts)
+    assert out.logs["weight_variance"] == pytest.approx(0.1)
+    assert out.loss.item() == pytest.approx(2.5 + 0.1 * variance, rel=1e-6)
+
+
+def test_learnable_weighting_matches_hand_computation() -> None:
+    task, concepts, variance, uniformity = reg_inputs()
+    regularizer = ConceptRegularizer(["variance", "uniformity"], weighting="learnable")
+    initial = regularizer(task, concepts).loss.item()
+    assert initial == pytest.approx(2.5 + variance + uniformity, rel=1e-6)  # equal weights
+    raw = torch.tensor([0.3, -0.2, 0.5])
+    with torch.no_grad():
+        regularizer.weighting.raw_weights.copy_(raw)
+    weights = 3 * torch.softmax(raw, 0)
+    out = regularizer(task, concepts)
+    expected = weights[0] * 2.5 + weights[1] * variance + weights[2] * uniformity
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert out.logs["weight_uniformity"] == pytest.approx(weights[2].item(), rel=1e-6)
+
+
+def test_kendall_gal_weighting_matches_hand_computation() -> None:
+    task, concepts, variance, uniformity = reg_inputs()
+    regularizer = ConceptRegularizer(["variance", "uniformity"], weighting="kendall_gal")
+    s = torch.tensor([0.4, -1.0, 2.0])
+    with torch.no_grad():
+        regularizer.weighting.log_vars.copy_(s)
+    out = regularizer(task, concepts)
+    weights = (0.5 * torch.exp(-s)).tolist()
+    expected = sum(w * v for w, v in zip(weights, [2.5, variance, uniformity])) + 0.5 * s.sum().item()
+    assert out.loss.item() == pytest.approx(expected, rel=1e-6)
+    assert out.logs["weight_task"] == pytest.approx(0.5 * math.exp(-0.4), rel=1e-6)
+    assert out.logs["weight_variance"] == pytest.approx(0.5 * math.exp(1.0), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("weighting", "param"), [("learnable", "raw_weights"), ("kendall_gal", "log_vars")]
+)
+def test_learnt_weights_get_gradients_and_an_optimizer_step_moves_them(
+    weighting: str, param: str
+) -> None:
+    task, concepts, _, _ = reg_inputs()
+    regularizer = ConceptRegularizer(["combined"], weighting=weighting)
+    params = dict(regularizer.named_parameters())
+    assert list(params) == [f"weighting.{param}"]
+    before = params[f"weighting.{param}"].detach().clone()
+    optimizer = torch.optim.SGD(regularizer.parameters(), lr=0.1)
+    regularizer(task, concepts).loss.backward()
+    assert params[f"weighting.{param}"].grad.abs().min() > 0
+    optimizer.step()
+    assert not torch.equal(params[f"weighting.{param}"].detach(), before)
+
+
+def test_kendall_gal_state_dict_round_trip() -> None:
+    task, concepts, _, _ = reg_inputs()
+    source = ConceptRegularizer(["variance", "uniformity"], weighting="kendall_gal")
+    with torch.no_grad():
+        source.weighting.log_vars.copy_(torch.tensor([0.1, -0.7, 1.3]))
+    state = source.state_dict()
+    assert list(state) == ["weighting.log_vars"]
+    restored = ConceptRegularizer(["variance", "uniformity"], weighting="kendall_gal")
+    restored.load_state_dict(state)
+    assert restored(task, concepts).loss.item() == source(task, concepts).loss.item()
+
+
+def test_fixed_weighting_has_no_parameters_or_state() -> None:
+    regularizer = ConceptRegularizer(["variance", "uniformity"])
+    assert list(regularizer.parameters()) == []
+    assert regularizer.state_dict() == {}
+
+
+@pytest.mark.parametrize("losses", [[], ["none"], "none", ""])
+def test_no_concept_losses_give_the_task_loss_and_no_parameters(losses: object) -> None:
+    task = torch.tensor(1.75, requires_grad=True)
+    regularizer = ConceptRegularizer(losses)
+    out = regularizer(task, torch.randn(2, 6, 8))
+    assert out.loss is task
+    assert list(regularizer.parameters()) == []
+    assert out.logs == {"task_loss": 1.75, "weight_task": 1.0}
+
+
+def test_no_concept_losses_with_learnt_weighting_warns_and_adds_no_parameters(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="cogito.losses"):
+        regularizer = ConceptRegularizer("none", weighting="kendall_gal")
+    assert list(regularizer.parameters()) == []
+    assert "kendall_gal" in caplog.text
+
+
+def test_logs_name_every_regulariser_component_and_weight() -> None:
+    task, concepts, variance, uniformity = reg_inputs()
+    out = ConceptRegularizer(["combined", "orthogonality"], weighting="kendall_gal")(task, concepts)
+    logs = out.logs
+    assert set(logs) == {
+        "task_loss",
+        "concept_combined",
+        "concept_combined_variance",
+        "concept_combined_uniformity",
+        "concept_orthogonality",
+        "weight_task",
+        "weight_combined",
+        "weight_orthogonality",
+    }
+    assert all(isinstance(value, float) and "/" not in key for key, value in logs.items())
+    assert logs["concept_combined_uniformity"] == pytest.approx(uniformity, rel=1e-6)
+    assert logs["concept_combined"] == pytest.approx(variance + uniformity, rel=1e-6)
+    assert out.task_loss.item() == 2.5
+
+
+def test_total_gradient_reaches_concept_states() -> None:
+    task, concepts, _, _ = reg_inputs()
+    concepts.requires_grad_()
+    ConceptRegularizer(["vicreg", "t_regs_mst"], weighting="learnable")(task, concepts).loss.backward()
+    assert torch.isfinite(concepts.grad).all() and concepts.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------- parsing and errors
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("none", []),
+        (["none"], []),
+        (None, []),
+        ("combined", ["combined"]),
+        ("variance uniformity", ["variance", "uniformity"]),
+        ("variance,uniformity", ["variance", "uniformity"]),
+        (["variance", "uniformity"], ["variance", "uniformity"]),
+        ("  T_REGS_MST ", ["t_regs_mst"]),
+    ],
+)
+def test_parse_concept_losses(value: object, expected: list[str]) -> None:
+    assert parse_concept_losses(value) == expected
+
+
+def test_unknown_concept_loss_error_lists_valid_names() -> None:
+    with pytest.raises(ValueError, match="'varience'") as err:
+        ConceptRegularizer(["varience"])
+    for name in ["none", *CONCEPT_LOSSES]:
+        assert name in str(err.value)
+
+
+def test_unknown_weighting_error_lists_valid_names() -> None:
+    with pytest.raises(ValueError, match="'uncertainty'") as err:
+        ConceptRegularizer(["variance"], weighting="uncertainty")
+    for name in LOSS_WEIGHTINGS:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"losses": ["none", "variance"]}, "alone"),
+        ({"losses": ["variance", "variance"]}, "more than once"),
+        ({"losses": ["variance"], "weighting": "kendall_gal", "loss_weight": 0.1}, "loss_weight=0.1"),
+        ({"losses": ["variance"], "loss_weight": -1.0}, "loss_weight=-1.0"),
+        ({"losses": ["soft_orthogonality"], "soft_ortho_threshold": 1.5}, "soft_ortho_threshold=1.5"),
+        ({"losses": ["uniformity"], "uniformity_temperature": 0.0}, "uniformity_temperature=0.0"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_the_value(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ConceptRegularizer(**kwargs)
+
+
+def test_non_scalar_task_loss_is_rejected() -> None:
+    with pytest.raises(ValueError, match="scalar"):
+        ConceptRegularizer(["variance"])(torch.ones(2), torch.randn(2, 6, 8))
