@@ -1,0 +1,671 @@
+"""Cogito concept encoders: the whole network in one file.
+
+C learned concept vectors cross-attend to the N token states, then attend to each other, in
+each of L pre-norm layers, so the encoder costs O(C·N) instead of O(N²). Decoders read the
+concept states back out to token positions for masked-LM; classification heads pool them.
+
+This file is copied into every Hub repository (``trust_remote_code``) and must run there alone:
+it imports only torch, the public transformers API and ``.configuration_cogito``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import ModelOutput, logging
+
+from .configuration_cogito import CogitoConfig
+
+logger = logging.get_logger(__name__)
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class CogitoModelOutput(ModelOutput):
+    """Output of `CogitoModel`.
+
+    Args:
+        last_hidden_state: concept states after the last layer, `(batch, concept_num, hidden_size)`.
+        token_hidden_states: token states after the last layer `(batch, seq_len, hidden_size)`;
+            the embedded tokens unless `config.use_bixt` updates them.
+        hidden_states: concept states after the embeddings and each layer (`output_hidden_states`).
+        attentions: concept←token cross-attention maps per layer, each
+            `(batch, num_heads, concept_num, seq_len)` (`output_attentions`).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    token_hidden_states: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class CogitoMaskedLMOutput(ModelOutput):
+    """Output of `CogitoForMaskedLM`.
+
+    Args:
+        loss: masked-LM cross-entropy over the labelled positions (when `labels` are given).
+        logits: with `labels`, scores at the labelled positions only, `(num_labelled, vocab_size)`
+            in row-major order (the order of `labels[labels != -100]`); without, `(batch, seq_len,
+            vocab_size)`.
+        concept_states: encoder output `(batch, concept_num, hidden_size)`, for concept
+            regularisers and analysis.
+        hidden_states, attentions: as in `CogitoModelOutput`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    concept_states: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class CogitoSequenceClassifierOutput(SequenceClassifierOutput):
+    """`SequenceClassifierOutput` plus the encoder's `concept_states` `(batch, concept_num, hidden_size)`."""
+
+    concept_states: torch.FloatTensor | None = None
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference attention that also returns the weights. Inputs `(B, heads, L, d)`."""
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, heads, Lq, Lk)
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = F.dropout(weights, p=dropout, training=module.training)
+    output = torch.matmul(weights, value).transpose(1, 2).contiguous()  # (B, Lq, heads, d)
+    return output, weights
+
+
+def key_padding_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """Turn a `(B, N)` 1/0 padding mask into an additive `(B, 1, 1, N)` bias on attention keys.
+
+    Returns None when nothing is padded, so SDPA can take its unmasked fast path.
+    """
+    if attention_mask is None:
+        return None
+    keep = attention_mask.bool()
+    if bool(keep.all()):
+        return None
+    # A row that is all padding would softmax over nothing and give NaN: let it attend to every
+    # key instead, so its outputs stay finite (and meaningless, as its input is).
+    keep = keep | ~keep.any(dim=-1, keepdim=True)
+    bias = torch.zeros(keep.shape, dtype=dtype, device=keep.device)
+    bias = bias.masked_fill(~keep, torch.finfo(dtype).min)
+    return bias[:, None, None, :]  # (B, 1, 1, N)
+
+
+def sinusoidal_codes(num: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Fixed sine/cosine codes `(num, dim)` as in Vaswani et al. 2017."""
+    position = torch.arange(num, device=device, dtype=torch.float32)[:, None]
+    frequency = torch.exp(
+        torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim)
+    )
+    codes = torch.zeros(num, dim, device=device, dtype=torch.float32)
+    codes[:, 0::2] = torch.sin(position * frequency)
+    codes[:, 1::2] = torch.cos(position * frequency)[:, : dim // 2]
+    return codes.to(dtype)
+
+
+class CogitoAttention(nn.Module):
+    """Multi-head attention for both self- and cross-attention.
+
+    Queries come from `query_states`, keys and values from `key_value_states`; the optional
+    additive mask acts on keys only.
+    """
+
+    def __init__(self, config: CogitoConfig):
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.is_causal = False
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(
+        self,
+        query_states: torch.Tensor,
+        key_value_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch, q_len, _ = query_states.shape
+        k_len = key_value_states.shape[1]
+        query = self.q_proj(query_states).view(batch, q_len, self.num_heads, self.head_dim).transpose(1, 2)
+        key = self.k_proj(key_value_states).view(batch, k_len, self.num_heads, self.head_dim).transpose(1, 2)
+        value = self.v_proj(key_value_states).view(batch, k_len, self.num_heads, self.head_dim).transpose(1, 2)
+
+        # Attention maps exist only on the eager path; asking for them selects it for this call.
+        attention_fn = eager_attention_forward
+        if not output_attentions:
+            attention_fn = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        output, weights = attention_fn(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=self.config.attention_probs_dropout_prob if self.training else 0.0,
+            scaling=self.scaling,
+            is_causal=False,
+        )
+        output = output.reshape(batch, q_len, -1)  # (B, Lq, H)
+        return self.o_proj(output), (weights if output_attentions else None)
+
+
+class CogitoGatedFeedForward(nn.Module):
+    """Gated feed-forward block (GLU variants, Shazeer 2020): act(x W_g) * (x W_u), then W_o."""
+
+    def __init__(self, config: CogitoConfig):
+        super().__init__()
+        self.gate_up_proj = nn.Linear(config.hidden_size, 2 * config.intermediate_size)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(hidden_states).chunk(2, dim=-1)
+        return self.down_proj(self.act(gate) * up)
+
+
+class CogitoEmbeddings(nn.Module):
+    """Token embeddings (optionally narrower than `hidden_size`, then projected) plus learned positions."""
+
+    def __init__(self, config: CogitoConfig):
+        super().__init__()
+        self.token_embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+        # Dimension inversion: a narrow embedding table projected up to the model width.
+        self.token_projection = (
+            nn.Linear(config.embedding_dim, config.hidden_size, bias=False)
+            if config.embedding_dim != config.hidden_size
+            else None
+        )
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        tokens = self.token_embeddings(input_ids)
+        if self.token_projection is not None:
+            tokens = self.token_projection(tokens)
+        return self.dropout(self.norm(tokens + self.position_embeddings(position_ids)))
+
+
+class CogitoEncoderLayer(GradientCheckpointingLayer):
+    """One pre-norm layer: concepts ← tokens cross-attention, concept self-attention, gated FFN.
+
+    With `use_bixt` the tokens are then updated from the concepts (Hiller et al., BiXT, 2024).
+    """
+
+    def __init__(self, config: CogitoConfig):
+        super().__init__()
+        eps = config.layer_norm_eps
+        self.cross_query_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+        self.cross_key_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+        self.cross_attention = CogitoAttention(config)
+        self.self_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+        self.self_attention = CogitoAttention(config)
+        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+        self.ffn = CogitoGatedFeedForward(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.use_bixt = config.use_bixt
+        if self.use_bixt:
+            self.token_query_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+            self.token_key_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+            self.token_attention = CogitoAttention(config)
+            self.token_ffn_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+            self.token_ffn = CogitoGatedFeedForward(config)
+
+    def forward(
+        self,
+        concepts: torch.Tensor,
+        tokens: torch.Tensor,
+        token_bias: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        update, cross_weights = self.cross_attention(
+            self.cross_query_norm(concepts), self.cross_key_norm(tokens), token_bias, output_attentions
+        )
+        concepts = concepts + self.dropout(update)
+        normed = self.self_norm(concepts)
+        concepts = concepts + self.dropout(self.self_attention(normed, normed)[0])
+        concepts = concepts + self.dropout(self.ffn(self.ffn_norm(concepts)))
+        if self.use_bixt:
+            update = self.token_attention(self.token_query_norm(tokens), self.token_key_norm(concepts))[0]
+            tokens = tokens + self.dropout(update)
+            tokens = tokens + self.dropout(self.token_ffn(self.token_ffn_norm(tokens)))
+        return concepts, tokens, cross_weights
+
+
+class CogitoDecoderLayer(GradientCheckpointingLayer):
+    """Perceiver-IO output block: queries ← concepts cross-attention, then a gated FFN."""
+
+    def __init__(self, config: CogitoConfig):
+        super().__init__()
+        self.query_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = CogitoAttention(config)
+        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ffn = CogitoGatedFeedForward(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, queries: torch.Tensor, concepts: torch.Tensor) -> torch.Tensor:
+        queries = queries + self.dropout(self.attention(self.query_norm(queries), concepts)[0])
+        return queries + self.dropout(self.ffn(self.ffn_norm(queries)))
+
+
+class CogitoDecoder(nn.Module):
+    """Reads token-position states out of the concepts; `config.decoder_type` selects how.
+
+    - `weighted`: each position takes a learned softmax mix of the concepts.
+    - `perceiver`: Perceiver-IO cross-attention (Jaegle et al. 2021) with queries = token
+      embedding + position, so unmasked context also reaches the output through the query.
+    - `perceiver_posonly`: queries = position only, so every token must pass through the concepts.
+
+    Every position is decoded independently of the others, so callers may decode only the
+    positions they need (the labelled ones in masked-LM training).
+    """
+
+    def __init__(self, config: CogitoConfig):
+        super().__init__()
+        self.decoder_type = config.decoder_type
+        if self.decoder_type == "weighted":
+            self.mixing_logits = nn.Parameter(torch.empty(config.max_position_embeddings, config.concept_num))
+        else:
+            if self.decoder_type == "perceiver_posonly":
+                self.query_position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+            self.layers = nn.ModuleList(CogitoDecoderLayer(config) for _ in range(config.num_decoder_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(
+        self,
+        concepts: torch.Tensor,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        embeddings: CogitoEmbeddings,
+    ) -> torch.Tensor:
+        """Decode `(B, K)` query positions from `(B, C, H)` concepts into `(B, K, H)` states."""
+        if self.decoder_type == "weighted":
+            mix = F.softmax(self.mixing_logits[position_ids], dim=-1, dtype=torch.float32)  # (B, K, C)
+            return self.norm(torch.bmm(mix.to(concepts.dtype), concepts))  # (B, K, H)
+        if self.decoder_type == "perceiver":
+            queries = embeddings(input_ids, position_ids)  # (B, K, H)
+        else:
+            queries = self.query_position_embeddings(position_ids)  # (B, K, H)
+        for layer in self.layers:
+            queries = layer(queries, concepts)
+        return self.norm(queries)
+
+
+class CogitoLMHead(nn.Module):
+    """Transform to the embedding width, then score the vocabulary (tied to the token embeddings)."""
+
+    def __init__(self, config: CogitoConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.embedding_dim)
+        self.act = ACT2FN[config.hidden_act]
+        self.norm = nn.LayerNorm(config.embedding_dim, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.embedding_dim, config.vocab_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.norm(self.act(self.dense(hidden_states))))
+
+
+class CogitoPreTrainedModel(PreTrainedModel):
+    config_class = CogitoConfig
+    base_model_prefix = "cogito"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["CogitoEncoderLayer", "CogitoDecoderLayer"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, CogitoModel):
+            init.normal_(module.concepts, mean=0.0, std=self.config.concept_initializer_range)
+            if module.concept_position_embeddings is not None:
+                init.normal_(module.concept_position_embeddings, mean=0.0, std=std)
+        elif isinstance(module, CogitoDecoder) and module.decoder_type == "weighted":
+            init.normal_(module.mixing_logits, mean=0.0, std=std)
+        elif isinstance(module, CogitoForSequenceClassification) and module.pooler_query is not None:
+            init.normal_(module.pooler_query, mean=0.0, std=std)
+
+
+class CogitoModel(CogitoPreTrainedModel):
+    """The concept encoder. Returns the concept states `(batch, concept_num, hidden_size)`."""
+
+    def __init__(self, config: CogitoConfig):
+        super().__init__(config)
+        self.embeddings = CogitoEmbeddings(config)
+        self.concepts = nn.Parameter(torch.empty(config.concept_num, config.hidden_size))
+        self.concept_position_embeddings = (
+            nn.Parameter(torch.empty(config.concept_num, config.hidden_size))
+            if config.concept_position_type == "learned"
+            else None
+        )
+        self.layers = nn.ModuleList(CogitoEncoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.token_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.token_embeddings = value
+
+    def initial_concepts(self, batch_size: int, dtype: torch.dtype) -> torch.Tensor:
+        concepts = self.concepts
+        if self.config.concept_position_type == "learned":
+            concepts = concepts + self.concept_position_embeddings
+        elif self.config.concept_position_type == "sinusoidal":
+            concepts = concepts + sinusoidal_codes(*concepts.shape, concepts.device, concepts.dtype)
+        # `.repeat`, not `.expand`: expanded views of parameters deadlocked DDP all-reduce in the
+        # research code.
+        return concepts.to(dtype).unsqueeze(0).repeat(batch_size, 1, 1)  # (B, C, H)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> CogitoModelOutput | tuple:
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        position_ids = self._position_ids(input_ids, position_ids)
+
+        tokens = self.embeddings(input_ids, position_ids)  # (B, N, H)
+        token_bias = key_padding_bias(attention_mask, tokens.dtype)
+        concepts = self.initial_concepts(input_ids.shape[0], tokens.dtype)  # (B, C, H)
+        all_concepts = (concepts,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for layer in self.layers:
+            concepts, tokens, weights = layer(concepts, tokens, token_bias, output_attentions)
+            if output_hidden_states:
+                all_concepts += (concepts,)
+            if output_attentions:
+                all_attentions += (weights,)
+        concepts = self.norm(concepts)
+
+        output = CogitoModelOutput(
+            last_hidden_state=concepts,
+            token_hidden_states=tokens,
+            hidden_states=all_concepts,
+            attentions=all_attentions,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _position_ids(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None) -> torch.Tensor:
+        seq_len = input_ids.shape[1]
+        if seq_len > self.config.max_position_embeddings:
+            raise ValueError(
+                f"Input sequence length {seq_len} exceeds max_position_embeddings="
+                f"{self.config.max_position_embeddings}; truncate the input (e.g. tokenizer(..., "
+                f"truncation=True, max_length={self.config.max_position_embeddings}))."
+            )
+        if position_ids is None:
+            position_ids = torch.arange(seq_len, device=input_ids.device).unsqueeze(0).repeat(input_ids.shape[0], 1)
+        return position_ids
+
+
+class CogitoForMaskedLM(CogitoPreTrainedModel):
+    """Concept encoder + decoder + LM head, trained with masked-LM.
+
+    With `labels`, only the labelled positions are decoded and scored (sparse MLM): nothing of
+    shape `(batch, seq_len, vocab_size)` is built, and the loss equals dense cross-entropy with
+    `ignore_index=-100`.
+    """
+
+    _tied_weights_keys = {"lm_head.decoder.weight": "cogito.embeddings.token_embeddings.weight"}
+    # The loss is normalised by `num_items_in_batch` when the Trainer passes it, so gradient
+    # accumulation averages over all labelled tokens of the accumulated batches.
+    accepts_loss_kwargs = True
+
+    def __init__(self, config: CogitoConfig):
+        super().__init__(config)
+        self.cogito = CogitoModel(config)
+        self.decoder = CogitoDecoder(config)
+        self.lm_head = CogitoLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.lm_head.decoder = new_embeddings
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
+        **kwargs,
+    ) -> CogitoMaskedLMOutput | tuple:
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        position_ids = self.cogito._position_ids(input_ids, position_ids)
+        encoded = self.cogito(
+            input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        concepts = encoded.last_hidden_state
+        loss = None
+        if labels is None:
+            hidden = self.decoder(concepts, input_ids, position_ids, self.cogito.embeddings)  # (B, N, H)
+            logits = self.lm_head(hidden)  # (B, N, V)
+        else:
+            logits, targets = self._sparse_logits(concepts, input_ids, position_ids, labels)  # (M, V), (M,)
+            loss = self._mlm_loss(logits, targets, concepts, num_items_in_batch)
+
+        output = CogitoMaskedLMOutput(
+            loss=loss,
+            logits=logits,
+            concept_states=concepts,
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.attentions,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _sparse_logits(
+        self,
+        concepts: torch.Tensor,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        labels: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode and score only the labelled positions, in the row-major order of `labels`."""
+        selected = labels != IGNORE_INDEX  # (B, N)
+        width = int(selected.sum(dim=1).max())
+        if width == 0:
+            return self.lm_head(concepts.new_zeros(0, concepts.shape[-1])), labels[selected]
+        # Move each row's labelled positions to the front (stable, so in position order), keep
+        # the widest row's count: a (B, K) batch of queries with K = max labelled per row.
+        order = torch.argsort((~selected).to(torch.int8), dim=1, stable=True)[:, :width]  # (B, K)
+        valid = torch.gather(selected, 1, order)  # (B, K)
+        hidden = self.decoder(
+            concepts,
+            torch.gather(input_ids, 1, order),
+            torch.gather(position_ids, 1, order),
+            self.cogito.embeddings,
+        )  # (B, K, H)
+        return self.lm_head(hidden[valid]), labels[selected]  # (M, V), (M,)
+
+    @staticmethod
+    def _mlm_loss(
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+        concepts: torch.Tensor,
+        num_items_in_batch: int | torch.Tensor | None,
+    ) -> torch.Tensor:
+        if targets.numel() == 0:
+            # Nothing to predict: a zero that still reaches every parameter in the graph, so
+            # distributed gradient reduction sees the same parameters on every process.
+            return (logits.sum() + concepts.sum()) * 0.0
+        if num_items_in_batch is None:
+            return F.cross_entropy(logits.float(), targets)
+        total = F.cross_entropy(logits.float(), targets, reduction="sum")
+        if isinstance(num_items_in_batch, torch.Tensor):
+            num_items_in_batch = num_items_in_batch.to(total.device)
+        return total / num_items_in_batch
+
+
+def _classification_problem_type(config: CogitoConfig, labels: torch.Tensor) -> str:
+    """The problem type the labels imply, without writing it into the config."""
+    if config.problem_type is not None:
+        return config.problem_type
+    if config.num_labels == 1:
+        return "regression"
+    if labels.dtype in (torch.long, torch.int):
+        return "single_label_classification"
+    return "multi_label_classification"
+
+
+def _classification_loss(config: CogitoConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    problem_type = _classification_problem_type(config, labels)
+    if problem_type == "regression":
+        if config.num_labels == 1:
+            return F.mse_loss(logits.squeeze(-1).float(), labels.squeeze(-1).float())
+        return F.mse_loss(logits.float(), labels.float())
+    if problem_type == "single_label_classification":
+        return F.cross_entropy(logits.view(-1, config.num_labels).float(), labels.view(-1))
+    if problem_type == "multi_label_classification":
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+    raise ValueError(
+        f"config.problem_type must be regression, single_label_classification or "
+        f"multi_label_classification; got {problem_type!r}"
+    )
+
+
+class CogitoForSequenceClassification(CogitoPreTrainedModel):
+    """Concept encoder + pooling + linear classifier (regression, single- or multi-label).
+
+    Pooling follows `config.classifier_pooling`: a learned query attending to the concepts, the
+    mean of the concepts, or the pretrained decoder's token outputs mean-pooled over real tokens
+    (`via_decoder`; its weights load from a masked-LM checkpoint).
+    """
+
+    def __init__(self, config: CogitoConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.cogito = CogitoModel(config)
+        self.pooler_query = None
+        if config.classifier_pooling == "concept_attention":
+            self.pooler_query = nn.Parameter(torch.empty(1, config.hidden_size))
+            self.pooler_attention = CogitoAttention(config)
+            self.pooler_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        elif config.classifier_pooling == "via_decoder":
+            self.decoder = CogitoDecoder(config)
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def pool(
+        self,
+        concepts: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        """One `(B, H)` vector per sequence from the `(B, C, H)` concepts."""
+        pooling = self.config.classifier_pooling
+        if pooling == "mean":
+            return concepts.mean(dim=1)
+        if pooling == "concept_attention":
+            query = self.pooler_query.unsqueeze(0).repeat(concepts.shape[0], 1, 1)  # (B, 1, H)
+            return self.pooler_norm(self.pooler_attention(query, concepts)[0].squeeze(1))
+        hidden = self.decoder(concepts, input_ids, position_ids, self.cogito.embeddings)  # (B, N, H)
+        if attention_mask is None:
+            return hidden.mean(dim=1)
+        weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (B, N, 1)
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> CogitoSequenceClassifierOutput | tuple:
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        position_ids = self.cogito._position_ids(input_ids, position_ids)
+        encoded = self.cogito(
+            input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        concepts = encoded.last_hidden_state
+        pooled = self.pool(concepts, input_ids, attention_mask, position_ids)
+        logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
+        loss = _classification_loss(self.config, logits, labels) if labels is not None else None
+        output = CogitoSequenceClassifierOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.attentions,
+            concept_states=concepts,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = [
+    "CogitoPreTrainedModel",
+    "CogitoModel",
+    "CogitoForMaskedLM",
+    "CogitoForSequenceClassification",
+]

@@ -1,0 +1,72 @@
+"""Shared fixtures: a tiny config and a tiny real WordPiece tokenizer, and an offline world."""
+
+from __future__ import annotations
+
+import os
+
+# Any accidental Hub access must fail in milliseconds, not retry for 20 s.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+import torch
+
+from cogito import CogitoConfig
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = (
+    "the a an of and to in is was it that he she they his her with as for on be at by had not "
+    "but from this which or have were are all one their so said there been would when who will "
+    "more no if out what up into than them time only could new some these two may first any "
+    "like then now its our over man such even most made after also did many before must through "
+    "years where much your way well down should because each just those people how too little "
+    "state good very make world still own see men work long get here between both life being "
+    "under never day same another know while last might us great old year off come since against "
+    "go came right used take three paris capital france city river house love letter sister"
+).split()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_hf_home(tmp_path_factory, monkeypatch):
+    """Dynamic modules from `trust_remote_code` land in HF_HOME: keep each test session's apart."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf_home"))
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    """A real BERT-style WordPiece tokenizer over a small English vocabulary."""
+    from transformers import BertTokenizer
+
+    tokens = SPECIAL_TOKENS + WORDS + ["##s", "##ed", "##ing", ".", ","]
+    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(tokens)}, model_max_length=64)
+    assert tokenizer.unk_token_id not in tokenizer("paris is a city")["input_ids"]
+    return tokenizer
+
+
+def tiny_config(**overrides) -> CogitoConfig:
+    """vocab ~200, hidden 32, 8 concepts, 2 layers, no dropout: fast and deterministic."""
+    values = dict(
+        vocab_size=len(SPECIAL_TOKENS) + len(WORDS) + 5,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        concept_num=8,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        pad_token_id=0,
+        cls_token_id=2,
+        sep_token_id=3,
+        mask_token_id=4,
+    )
+    values.update(overrides)
+    return CogitoConfig(**values)
+
+
+@pytest.fixture
+def seeded():
+    torch.manual_seed(0)
