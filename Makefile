@@ -1,0 +1,19 @@
+# The two entry points of the README. Both create or reuse the project-local .venv first.
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export WANDB_MODE ?= offline
+
+.PHONY: setup demo smoke test
+
+setup:
+	bash scripts/setup_env.sh
+
+demo: setup
+	.venv/bin/cogito smoke
+
+smoke: setup
+	.venv/bin/cogito smoke
+
+test: setup
+	.venv/bin/python -m pytest

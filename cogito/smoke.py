@@ -1,0 +1,143 @@
+"""`cogito smoke`: a one-minute health check of the model package.
+
+Builds a tiny concept encoder and a WordPiece tokenizer over a handful of sentences, fits it to
+them for a few steps, saves a Hub-style folder, reloads it in a fresh Python process through
+`AutoModelForMaskedLM(..., trust_remote_code=True)` with the `cogito` package hidden, checks the
+outputs match, and fills a mask with `pipeline("fill-mask")`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import torch
+
+from . import CogitoConfig, CogitoForMaskedLM
+
+SENTENCES = [
+    "paris is the capital of france .",
+    "rome is the capital of italy .",
+    "berlin is the capital of germany .",
+    "madrid is the capital of spain .",
+    "the river runs through the city .",
+    "she wrote a letter to her sister .",
+]
+
+_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["cogito"] = None  # prove the folder needs no installed package
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
+    folder = sys.argv[1]
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    model = AutoModelForMaskedLM.from_pretrained(folder, trust_remote_code=True).eval()
+    inputs = tokenizer(sys.argv[2], return_tensors="pt")
+    with torch.no_grad():
+        logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
+    fill = pipeline("fill-mask", model=folder, trust_remote_code=True, top_k=3)
+    predictions = [(p["token_str"], round(p["score"], 3)) for p in fill(sys.argv[3])]
+    print(json.dumps({"logits_sum": float(logits.double().sum()), "predictions": predictions,
+                      "class": type(model).__module__ + "." + type(model).__name__}))
+    """
+)
+
+
+def build_tokenizer(sentences: list[str]):
+    """A BERT-style WordPiece tokenizer whose vocabulary is the words of `sentences`."""
+    from transformers import BertTokenizer
+
+    words = sorted({word for sentence in sentences for word in sentence.split()})
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])}
+    return BertTokenizer(vocab=vocab, model_max_length=32)
+
+
+def run_smoke(output_dir: Path, steps: int = 150, seed: int = 0) -> dict:
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    tokenizer = build_tokenizer(SENTENCES)
+    config = CogitoConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        concept_num=8,
+        max_position_embeddings=32,
+        decoder_type="perceiver",
+        hidden_dropout_prob=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        mask_token_id=tokenizer.mask_token_id,
+    )
+    model = CogitoForMaskedLM(config)
+    batch = tokenizer(SENTENCES, padding=True, return_tensors="pt")
+    input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    # Every sentence's country slot is the word before ".": learn to fill it from the city.
+    first_loss = last_loss = None
+    for step in range(steps):
+        generator = torch.Generator().manual_seed(step)
+        maskable = attention_mask.bool() & (input_ids > tokenizer.mask_token_id)
+        chosen = maskable & (torch.rand(input_ids.shape, generator=generator) < 0.3)
+        labels = torch.where(chosen, input_ids, -100)
+        masked = torch.where(chosen, tokenizer.mask_token_id, input_ids)
+        loss = model(masked, attention_mask=attention_mask, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        first_loss = loss.item() if first_loss is None else first_loss
+        last_loss = loss.item()
+
+    model.eval()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    probe = "paris is the capital of [MASK] ."
+    inputs = tokenizer(probe, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(output_dir), probe, probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=output_dir,
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"reloading {output_dir} in a fresh process failed:\n{child.stderr}")
+    reloaded = json.loads(child.stdout.strip().splitlines()[-1])
+    expected_sum = float(logits.double().sum())
+    if abs(reloaded["logits_sum"] - expected_sum) > 1e-3 * max(1.0, abs(expected_sum)):
+        raise RuntimeError(f"reloaded logits differ: {reloaded['logits_sum']} vs {expected_sum}")
+    return {
+        "output_dir": str(output_dir),
+        "parameters": model.num_parameters(),
+        "first_loss": round(first_loss, 3),
+        "last_loss": round(last_loss, 3),
+        "reloaded_class": reloaded["class"],
+        "fill_mask": {probe: reloaded["predictions"]},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cogito smoke", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--output_dir", type=Path, default=Path("smoke_output"), help="where the folder is saved")
+    parser.add_argument("--steps", type=int, default=150, help="training steps on the built-in sentences")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}")
+    summary = run_smoke(args.output_dir, steps=args.steps, seed=args.seed)
+    print(json.dumps(summary, indent=2))
+    return 0
