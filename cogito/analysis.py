@@ -259,6 +259,9 @@ def format_summary(metrics: dict[str, float], grades: dict[str, str]) -> str:
 
     m = metrics
     rank_dim = min(m["num_concepts"], m["hidden_size"])
+    vectors = m["num_samples"] * m["num_concepts"]
+    # B*C vectors span at most B*C - 1 centred directions: λ_min is 0 by construction.
+    isotropy_note = f"  (only {vectors} vectors for H={m['hidden_size']}: use more sentences)" if vectors <= m["hidden_size"] else ""
     rows = [
         ("Effective rank (Σσ/σmax)", f"{m['effective_rank']:.2f} / {rank_dim} ({100 * m['effective_rank_normalized']:.1f}%)",
          grade("effective_rank_normalized")),
@@ -269,7 +272,7 @@ def format_summary(metrics: dict[str, float], grades: dict[str, str]) -> str:
         ("|cos| mean / max / std", f"{m['mean_abs_cosine']:.3f} / {m['max_abs_cosine']:.3f} / {m['std_abs_cosine']:.3f}",
          grade("mean_abs_cosine")),
         ("Uniformity", f"{m['uniformity']:.4f}  (exp(-4)=0.018 orthogonal, 1 identical)", grade("uniformity")),
-        ("Isotropy (λmin/λmax)", f"{m['isotropy']:.4g}", grade("isotropy")),
+        ("Isotropy (λmin/λmax)", f"{m['isotropy']:.4g}" + isotropy_note, grade("isotropy")),
         ("Participation ratio", f"{m['participation_ratio']:.2f} / {m['hidden_size']}", ""),
         ("Collapsed dimensions", f"{m['collapsed_dimensions']} / {m['hidden_size']}", grade("collapsed_dimensions")),
         ("Concept norm mean ± std", f"{m['concept_norm_mean']:.3f} ± {m['concept_norm_std']:.3f}", ""),

@@ -411,3 +411,102 @@ def test_cli_rejects_missing_text_file_and_bad_counts(tmp_path, capsys):
     with pytest.raises(SystemExit):
         analysis.cli_main(["--model", str(tmp_path), "--text_file", "x", "--max_samples", "0"])
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_summary_explains_zero_isotropy_from_too_few_vectors():
+    metrics = concept_geometry(torch.randn(2, 4, 16))  # 8 vectors in 16 dims
+    assert metrics["isotropy"] == pytest.approx(0.0, abs=1e-9)
+    assert "only 8 vectors for H=16" in format_summary(metrics, grade_geometry(metrics))
+    enough = concept_geometry(torch.randn(8, 4, 16))
+    assert "vectors for H" not in format_summary(enough, grade_geometry(enough))
+
+
+# ---------------------------------------------------------------- with the real Cogito model
+
+def _tiny_config():
+    from cogito import CogitoConfig
+
+    return CogitoConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, concept_num=8, max_position_embeddings=64)
+
+
+def test_collect_concept_states_from_cogito_heads():
+    from cogito import CogitoForMaskedLM, CogitoModel
+
+    torch.manual_seed(0)
+    tokenizer = _tiny_tokenizer()
+    texts = ["the cat sat on the mat", "a dog ran", "big red house"]
+    base = CogitoModel(_tiny_config())
+    mlm = CogitoForMaskedLM(_tiny_config())
+    for model in (base, mlm):
+        states = collect_concept_states(model, tokenizer, texts, batch_size=2)
+        assert states.shape == (3, 8, 32)
+        assert torch.isfinite(states).all()
+    # The MLM head's concept_states are its encoder's output, as the base model would give them.
+    mlm_states = collect_concept_states(mlm, tokenizer, texts)
+    torch.testing.assert_close(mlm_states, collect_concept_states(mlm.cogito, tokenizer, texts))
+    assert not torch.allclose(mlm_states, collect_concept_states(base, tokenizer, texts))
+
+
+def _write_texts(path: Path) -> Path:
+    path.write_text("the cat sat on the mat\na dog ran\n\nbig red house\nthe small dog sat\ncat\n", encoding="utf-8")
+    return path
+
+
+def test_cli_end_to_end_on_saved_cogito_model(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from cogito import CogitoModel
+
+    model_dir = tmp_path / "model"
+    CogitoModel(_tiny_config()).save_pretrained(model_dir)
+    _tiny_tokenizer().save_pretrained(model_dir)
+    text_file = _write_texts(tmp_path / "texts.txt")
+    out_dir = tmp_path / "report"
+    # Through the `cogito` dispatcher in a fresh process; HF_HOME (set by the fixture) is inherited, so
+    # any trust_remote_code module cache would land in this test's temp dir.
+    result = subprocess.run(
+        [sys.executable, "-m", "cogito.cli", "analyze", "--model", str(model_dir), "--text_file", str(text_file),
+         "--max_samples", "4", "--batch_size", "3", "--max_length", "16", "--output_dir", str(out_dir)],
+        capture_output=True, text=True, env=dict(os.environ), cwd=Path(__file__).resolve().parents[1], timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out_dir / analysis.REPORT_JSON).read_text(encoding="utf-8"))
+    assert report["metrics"]["num_samples"] == 4  # first 4 non-blank lines
+    assert (report["metrics"]["num_concepts"], report["metrics"]["hidden_size"]) == (8, 32)
+    assert set(report["grades"]) == set(analysis.GRADE_ORDER)
+    assert "Concept geometry: 4 samples, C=8 concepts, H=32" in result.stdout
+    for name in (analysis.REPORT_JSON, analysis.SUMMARY_TXT, analysis.SPECTRUM_PNG, analysis.SIMILARITY_PNG,
+                 analysis.USAGE_PNG):
+        assert str(out_dir / name) in result.stdout
+        assert (out_dir / name).stat().st_size > 0
+
+
+def test_cli_uses_tokenizer_name_for_a_folder_without_tokenizer(tmp_path, monkeypatch, capsys):
+    import transformers
+
+    from cogito import CogitoModel
+
+    model_dir, tokenizer_dir = tmp_path / "model", tmp_path / "tokenizer"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    _tiny_tokenizer().save_pretrained(tokenizer_dir)
+    loaded: list[str] = []
+
+    def fake_from_pretrained(path, **kwargs):
+        # Stands in for the remote-code load, which would write to the process-wide module cache.
+        loaded.append(str(path))
+        assert kwargs.get("trust_remote_code") is True
+        return CogitoModel(_tiny_config())
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", fake_from_pretrained)
+    code = analysis.cli_main(["--model", str(model_dir), "--tokenizer_name", str(tokenizer_dir),
+                              "--text_file", str(_write_texts(tmp_path / "texts.txt")),
+                              "--output_dir", str(tmp_path / "out")])
+    assert code == 0
+    assert loaded == [str(model_dir)]
+    report = json.loads((tmp_path / "out" / analysis.REPORT_JSON).read_text(encoding="utf-8"))
+    assert report["metrics"]["num_samples"] == 5  # default --max_samples 512 keeps all 5 non-blank lines
+    assert "Wrote:" in capsys.readouterr().out
