@@ -244,7 +244,7 @@ def pretrain(
             train_texts=raw["train"],
             vocab_size=model_args.tokenizer_vocab_size,
             algorithm=model_args.tokenizer_algorithm,
-            save_dir=cache_root() / "tokenizers" / f"{model_args.tokenizer_algorithm}-{model_args.tokenizer_vocab_size}",
+            save_dir=cache_root().parent / "tokenizers" / f"{model_args.tokenizer_algorithm}-{model_args.tokenizer_vocab_size}",
             model_max_length=data_args.max_seq_length,
         )
 

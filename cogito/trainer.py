@@ -137,7 +137,7 @@ class CogitoTrainer(Trainer):
         extra = {"num_items_in_batch": num_items_in_batch} if scaled else {}
         outputs = model(**inputs, **extra)
         task_loss = outputs["loss"]
-        steps = self.current_gradient_accumulation_steps if model.training else 1
+        steps = self.current_gradient_accumulation_steps if scaled else 1
         if scaled:
             if self.args.average_tokens_across_devices:
                 # Mirror Trainer.compute_loss: num_items_in_batch counts every process's tokens.

@@ -10,6 +10,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# transformers reads HF_HOME once, at import: dynamic modules from `trust_remote_code` must not
+# land in (or be served from) the user's cache.
+import tempfile  # noqa: E402
+
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="cogito-tests-hf-")
 
 import pytest
 import torch
@@ -27,12 +32,6 @@ WORDS = (
     "under never day same another know while last might us great old year off come since against "
     "go came right used take three paris capital france city river house love letter sister"
 ).split()
-
-
-@pytest.fixture(autouse=True)
-def _isolated_hf_home(tmp_path_factory, monkeypatch):
-    """Dynamic modules from `trust_remote_code` land in HF_HOME: keep each test session's apart."""
-    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf_home"))
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +64,28 @@ def tiny_config(**overrides) -> CogitoConfig:
     )
     values.update(overrides)
     return CogitoConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def corpus_cache(tmp_path_factory):
+    """The built-in corpus cache: $COGITO_CACHE when set (fetched once per machine), else per session."""
+    from pathlib import Path
+
+    if os.environ.get("COGITO_CACHE"):
+        return Path(os.environ["COGITO_CACHE"]) / "corpus"
+    return tmp_path_factory.mktemp("cogito_cache") / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus_text_file(corpus_cache, tmp_path_factory):
+    """A few thousand lines of the built-in corpus (real Austen + WordNet text) as one txt file."""
+    from cogito.corpus import builtin_text_files
+
+    files = builtin_text_files(corpus_cache)
+    lines = files["train"].read_text().splitlines()[:4000]
+    path = tmp_path_factory.mktemp("text") / "train.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 @pytest.fixture

@@ -142,13 +142,6 @@ def test_sentence_split_keeps_titles_with_names():
 
 
 @pytest.fixture(scope="session")
-def corpus_cache(tmp_path_factory) -> Path:
-    if os.environ.get("COGITO_CACHE"):
-        return Path(os.environ["COGITO_CACHE"]) / "corpus"
-    return tmp_path_factory.mktemp("cogito_cache") / "corpus"
-
-
-@pytest.fixture(scope="session")
 def builtin(corpus_cache):
     return load_builtin_corpus(corpus_cache)
 

@@ -96,7 +96,7 @@ def test_unevaluated_run_has_no_model_index(records):
 
 
 def test_config_and_mask_token_fill_the_architecture(records):
-    config = {"hidden_size": 512, "num_hidden_layers": 6, "num_concepts": 128, "num_attention_heads": 8, "intermediate_size": 2048}
+    config = {"hidden_size": 512, "num_hidden_layers": 6, "concept_num": 128, "num_attention_heads": 8, "intermediate_size": 2048}
     data = card_data_from_run(records[5], config=config, mask_token="<mask>", num_parameters=61_234_567, revision="0123abcd")
     card = render_card(data)
     assert "| Attention heads | 8 |" in card.text and "| FFN size | 2048 |" in card.text

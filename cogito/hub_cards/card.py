@@ -37,7 +37,7 @@ DECODER_DESCRIPTIONS: dict[str, str] = {
     "perceiver_posonly": "Perceiver-style decoder whose queries carry position information only",
 }
 # config.json key -> RunRecord attribute it must agree with
-_CONFIG_MUST_MATCH = {"hidden_size": "hidden_size", "num_hidden_layers": "num_layers", "num_concepts": "num_concepts"}
+_CONFIG_MUST_MATCH = {"hidden_size": "hidden_size", "num_hidden_layers": "num_layers", "concept_num": "num_concepts"}
 _NAMESPACE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,94}[A-Za-z0-9])?")
 _REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 
