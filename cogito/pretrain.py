@@ -189,7 +189,11 @@ def build_model_config(model_args: ModelArguments, tokenizer, max_seq_length: in
 
 
 def parse_args(argv: list[str] | None):
-    parser = HfArgumentParser((ModelArguments, DataArguments, CogitoTrainingArguments, ExperimentArguments))
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, CogitoTrainingArguments, ExperimentArguments),
+        prog="cogito pretrain",
+        description=__doc__.split("\n\n")[0],
+    )
     return parser.parse_args_into_dataclasses(args=argv)
 
 
@@ -331,6 +335,7 @@ def pretrain(
         "output_dir": str(output_dir),
         "resumed_from": checkpoint,
         "global_step": trainer.state.global_step,
+        "world_size": training_args.world_size,
         "metrics": metrics,
     }
     if trainer.is_world_process_zero() and experiment_args.experiment_log.lower() != "none":

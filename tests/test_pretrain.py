@@ -1,0 +1,142 @@
+"""`cogito pretrain` end to end, in real subprocesses: logs, SIGKILL + resume, 2-process DDP, W&B offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cogito.hub_cards.log import read_log
+from cogito.pretrain import parse_config_overrides, run_id_for
+from cogito import CogitoConfig
+
+pytestmark = pytest.mark.slow
+
+TINY = [
+    "--hidden_size", "32", "--num_hidden_layers", "2", "--concept_num", "8",
+    "--config_overrides", "intermediate_size=64,hidden_dropout_prob=0.0",
+    "--max_seq_length", "32", "--tokenizer_vocab_size", "600",
+    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
+    "--max_eval_samples", "32", "--learning_rate", "3e-3",
+    "--logging_steps", "5", "--disable_tqdm", "true", "--report_to", "none",
+    "--concept_losses", "combined", "--loss_weighting", "kendall_gal",
+]
+
+
+def run_pretrain(args, env_extra=None, launcher=None, timeout=600, wait=True):
+    env = dict(os.environ, **(env_extra or {}))
+    command = (launcher or [sys.executable, "-m", "cogito.pretrain"]) + [str(a) for a in args]
+    if not wait:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return result
+
+
+def summary_of(output_dir: Path) -> dict:
+    return json.loads((output_dir / "cogito_summary.json").read_text())
+
+
+def test_run_ids_follow_the_research_naming():
+    from datetime import datetime
+
+    now = datetime(2026, 2, 8, 21, 16, 33)
+    assert run_id_for(CogitoConfig(), now) == "perceiver_mlm_H512L6C128_20260208_211633"
+    config = CogitoConfig(decoder_type="weighted", token_embedding_dim=128, concept_position_type="learned")
+    assert run_id_for(config, now) == "weighted_mlm_H512L6C128_E128_cposlearned_20260208_211633"
+
+
+def test_config_overrides_are_typed_and_unknown_keys_listed():
+    assert parse_config_overrides("intermediate_size=64,use_bixt=true,hidden_dropout_prob=0.0,token_embedding_dim=32") == {
+        "intermediate_size": 64,
+        "use_bixt": True,
+        "hidden_dropout_prob": 0.0,
+        "token_embedding_dim": 32,
+    }
+    with pytest.raises(ValueError, match="hidden_sise.*concept_num"):
+        parse_config_overrides("hidden_sise=4")
+    with pytest.raises(ValueError, match="use_bixt takes true or false"):
+        parse_config_overrides("use_bixt=maybe")
+
+
+def test_pretrain_writes_model_logs_and_an_experiment_log_row(tmp_path, corpus_text_file):
+    out, log = tmp_path / "run", tmp_path / "log.md"
+    run_pretrain(
+        ["--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "30", "--eval_strategy", "steps",
+         "--eval_steps", "15", "--experiment_log", log, *TINY]
+    )
+    summary = summary_of(out)
+    assert summary["global_step"] == 30
+    for name in ("model.safetensors", "config.json", "modeling_cogito.py", "tokenizer.json", "cogito_run.json"):
+        assert (out / name).exists(), name
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    train_logs = [e for e in history if "loss" in e]
+    assert [e["step"] for e in train_logs] == [5, 10, 15, 20, 25, 30]
+    assert train_logs[-1]["task_loss"] < train_logs[0]["task_loss"]  # MLM loss falls on real text
+    assert all("weight_task" in e and "concept_combined_uniformity" in e for e in train_logs)
+    evals = [e for e in history if "eval_concept_effective_rank" in e]
+    assert len(evals) >= 2
+    (row,) = read_log(log)
+    assert row.run_id == summary["run_id"]
+    assert row.concept_losses == ["combined"] and row.loss_weighting == "kendall_gal"
+    assert row.mlm_loss == pytest.approx(summary["metrics"]["eval_loss"], abs=1e-3)
+    assert row.effective_rank.of == 8
+
+
+def test_killed_run_resumes_to_the_same_final_step_with_nothing_lost(tmp_path, corpus_text_file):
+    out, log = tmp_path / "run", tmp_path / "log.md"
+    args = ["--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "400", "--save_steps", "10",
+            "--experiment_log", log, *TINY]
+    process = run_pretrain(args, wait=False)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out / "checkpoint-20" / "trainer_state.json").exists():
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert not (out / "cogito_summary.json").exists()  # it really died before finishing
+    run_id = json.loads((out / "cogito_run.json").read_text())["run_id"]
+
+    run_pretrain(args + ["--resume_from_checkpoint", "latest"])
+    summary = summary_of(out)
+    assert summary["global_step"] == 400
+    assert summary["run_id"] == run_id  # same run: same id, folder and W&B run
+    resumed_step = int(Path(summary["resumed_from"]).name.split("-")[1])
+    assert resumed_step >= 20
+    steps = [e["step"] for e in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in e]
+    assert steps == list(range(5, 401, 5))  # no step lost or repeated in the history
+    assert [r.run_id for r in read_log(log)] == [run_id]
+
+
+def test_two_process_ddp_on_cpu(tmp_path, corpus_text_file):
+    out = tmp_path / "run"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+                "-m", "cogito.pretrain"]
+    run_pretrain(
+        ["--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "6", "--experiment_log", "none",
+         "--ddp_backend", "gloo", *TINY],
+        launcher=launcher,
+    )
+    summary = summary_of(out)
+    assert summary["world_size"] == 2
+    assert summary["global_step"] == 6
+    assert (out / "model.safetensors").exists()
+
+
+def test_wandb_offline_run_needs_no_network(tmp_path, corpus_text_file):
+    out = tmp_path / "run"
+    started = time.time()
+    args = ["--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "4", "--experiment_log", "none",
+            *TINY, "--report_to", "wandb"]
+    run_pretrain(args, env_extra={"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_API_KEY": ""}, timeout=240)
+    assert time.time() - started < 180  # no ~107 s network hang
+    run_id = summary_of(out)["run_id"]
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and runs[0].name.endswith(run_id)
