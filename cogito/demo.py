@@ -1,0 +1,203 @@
+"""`cogito demo`: the whole loop in one command, offline, on the built-in corpus.
+
+pretrain a small concept encoder with a concept regulariser → concept analysis (report + plots)
+→ GLUE-format evaluation (a `--glue_dir` in GLUE layout, else built-in probe tasks with real
+labels from the corpus) → a row in the experiment log → a model card and a Hub-ready folder that
+loads with `AutoModel...(trust_remote_code=True)` → a summary with paths to everything.
+
+Everything is written under `--output_dir`. The corpus, the trained tokenizer and the tokenized
+corpus are cached (`$COGITO_CACHE`, the datasets cache), so a second run starts faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# Sizes of the built-in demo and of the research runs (`--research_scale`).
+DEMO_SCALE = dict(hidden_size=128, num_layers=2, concepts=32, max_seq_length=128, batch_size=32, max_steps=1500)
+RESEARCH_SCALE = dict(hidden_size=512, num_layers=6, concepts=128, max_seq_length=512, batch_size=64, max_steps=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cogito demo",
+        description=__doc__.split("\n\n")[1],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--output_dir", type=Path, default=Path("demo_output"), help="where every artefact goes")
+    size = parser.add_argument_group("model size (defaults: a CPU-sized model that pretrains in a few minutes)")
+    size.add_argument("--hidden_size", type=int, default=DEMO_SCALE["hidden_size"], help="width H")
+    size.add_argument("--num_layers", type=int, default=DEMO_SCALE["num_layers"], help="encoder layers L")
+    size.add_argument("--concepts", type=int, default=DEMO_SCALE["concepts"], help="concept tokens C")
+    size.add_argument("--max_seq_length", type=int, default=DEMO_SCALE["max_seq_length"], help="tokens per example")
+    size.add_argument("--decoder_type", default="perceiver", choices=["weighted", "perceiver", "perceiver_posonly"])
+    size.add_argument(
+        "--research_scale",
+        action="store_true",
+        help="H512 L6 C128, 512 tokens, batch 64 (the research log's size; needs a GPU to finish in hours)",
+    )
+    train = parser.add_argument_group("pretraining")
+    train.add_argument("--max_steps", type=int, default=DEMO_SCALE["max_steps"], help="optimizer steps")
+    train.add_argument("--batch_size", type=int, default=DEMO_SCALE["batch_size"], help="sequences per step")
+    train.add_argument("--learning_rate", type=float, default=1e-3)
+    train.add_argument("--concept_losses", default="combined", help="regularisers, space-separated, or 'none'")
+    train.add_argument("--loss_weighting", default="fixed", choices=["fixed", "learnable", "kendall_gal"])
+    train.add_argument("--loss_weight", type=float, default=0.1, help="total regulariser weight for 'fixed'")
+    train.add_argument("--seed", type=int, default=42)
+    evaluation = parser.add_argument_group("evaluation")
+    evaluation.add_argument(
+        "--glue_dir",
+        type=Path,
+        default=None,
+        help="GLUE-layout folder (<TASK>/train.tsv, dev.tsv), e.g. ../shared/data/glue; default: built-in probe tasks",
+    )
+    evaluation.add_argument("--tasks", nargs="+", default=None, help="tasks to run (default: every task found)")
+    evaluation.add_argument("--glue_epochs", type=float, default=3.0, help="fine-tuning epochs per task")
+    evaluation.add_argument("--glue_max_train_samples", type=int, default=3000, help="cap on training rows per task")
+    evaluation.add_argument(
+        "--no_baseline",
+        action="store_true",
+        help="skip fine-tuning a randomly initialised twin of the model (the reference the scores are read against)",
+    )
+    evaluation.add_argument("--analysis_samples", type=int, default=512, help="validation sentences for the analysis")
+    publish = parser.add_argument_group("log and card")
+    publish.add_argument(
+        "--experiment_log", type=Path, default=None, help="experiment log to append to (default: OUTPUT_DIR/experiment_log.md)"
+    )
+    publish.add_argument("--namespace", default="your-hf-username", help="Hub namespace used in the card and repo id")
+    return parser
+
+
+def _wandb_logged_in() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path.home() / ".netrc"
+    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+
+
+def _stage(name: str, timings: dict[str, float]):
+    class _Timer:
+        def __enter__(self):
+            print(f"\n=== {name} ===", flush=True)
+            self.started = time.perf_counter()
+
+        def __exit__(self, *exc):
+            timings[name] = round(time.perf_counter() - self.started, 1)
+            if exc[0] is None:
+                print(f"--- {name}: {timings[name]} s", flush=True)
+
+    return _Timer()
+
+
+def pretrain_stage(args: argparse.Namespace, run_dir: Path, log_path: Path) -> dict[str, Any]:
+    from .pretrain import parse_args, pretrain
+
+    argv = [
+        "--output_dir", str(run_dir),
+        "--hidden_size", str(args.hidden_size),
+        "--num_hidden_layers", str(args.num_layers),
+        "--concept_num", str(args.concepts),
+        "--decoder_type", args.decoder_type,
+        "--max_seq_length", str(args.max_seq_length),
+        "--per_device_train_batch_size", str(args.batch_size),
+        "--per_device_eval_batch_size", str(args.batch_size),
+        "--learning_rate", str(args.learning_rate),
+        "--lr_scheduler_type", "cosine",
+        "--warmup_steps", str(min(100, max(1, args.max_steps // 10))) if args.max_steps else "1500",
+        "--weight_decay", "0.01",
+        "--max_grad_norm", "1.0",
+        "--logging_steps", str(max(1, (args.max_steps or 2000) // 30)),
+        "--eval_strategy", "steps",
+        "--eval_steps", str(max(1, (args.max_steps or 2000) // 5)),
+        "--save_steps", str(max(1, (args.max_steps or 2000) // 5)),
+        "--save_total_limit", "2",
+        "--max_eval_samples", "512",
+        "--concept_losses", args.concept_losses,
+        "--loss_weighting", args.loss_weighting,
+        "--seed", str(args.seed),
+        "--experiment_log", str(log_path),
+        "--report_to", "wandb",
+        "--dataloader_num_workers", "0",
+    ]
+    if args.max_steps:
+        argv += ["--max_steps", str(args.max_steps)]
+    else:
+        argv += ["--num_train_epochs", "20"]
+    if args.loss_weighting == "fixed" and args.concept_losses != "none":
+        argv += ["--loss_weight", str(args.loss_weight)]
+    if args.research_scale:
+        argv += ["--config_overrides", "intermediate_size=2048", "--tokenizer_vocab_size", "30522"]
+    return pretrain(*parse_args(argv))
+
+
+def analysis_stage(model_dir: Path, output_dir: Path, samples: int, max_length: int) -> dict[str, Any]:
+    from transformers import AutoTokenizer
+
+    from .analysis import collect_concept_states, format_summary, grade_geometry, write_report
+    from .corpus import builtin_text_files
+    from .modeling_cogito import CogitoModel
+
+    lines = [line for line in builtin_text_files()["validation"].read_text().splitlines() if line.strip()]
+    model = CogitoModel.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    states = collect_concept_states(model, tokenizer, lines[:samples], max_length=max_length)
+    metrics = write_report(states, output_dir)
+    print(format_summary(metrics, grade_geometry(metrics)))
+    return metrics
+
+
+def run_demo(args: argparse.Namespace) -> dict[str, Any]:
+    if args.research_scale:
+        for key, value in RESEARCH_SCALE.items():
+            setattr(args, key, value)
+    output_dir: Path = args.output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
+    log_path = args.experiment_log or output_dir / "experiment_log.md"
+    if not _wandb_logged_in():
+        os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_DIR", str(output_dir))
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    with _stage("1/5 pretraining on the built-in corpus", timings):
+        run_dir = output_dir / "pretrain"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # a demo run starts clean; caches live elsewhere
+        pretrained = pretrain_stage(args, run_dir, log_path)
+    with _stage("2/5 concept analysis", timings):
+        geometry = analysis_stage(run_dir, output_dir / "analysis", args.analysis_samples, args.max_seq_length)
+
+    summary = {
+        "run_id": pretrained["run_id"],
+        "pretrained_model": str(run_dir),
+        "mlm_eval_loss": round(pretrained["metrics"]["eval_loss"], 4),
+        "mlm_eval_accuracy": round(pretrained["metrics"].get("eval_accuracy", float("nan")), 4),
+        "effective_rank": f"{geometry['effective_rank']:.2f} / {min(args.concepts, args.hidden_size)}",
+        "analysis": str(output_dir / "analysis"),
+        "experiment_log": str(log_path),
+        "timings_s": timings,
+    }
+    summary["total_s"] = round(time.perf_counter() - started, 1)
+    return summary
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    summary = run_demo(args)
+    path = args.output_dir / "demo_summary.json"
+    path.write_text(json.dumps(summary, indent=2))
+    print("\n=== summary ===")
+    print(json.dumps(summary, indent=2))
+    print(f"(also written to {path})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main())
