@@ -188,13 +188,38 @@ def build_model_config(model_args: ModelArguments, tokenizer, max_seq_length: in
     return CogitoConfig(**values)
 
 
+_NONE_ABLE = {
+    "model_name_or_path", "config_overrides", "tokenizer_name", "dataset_name", "dataset_config_name",
+    "train_file", "validation_file", "text_column",
+}
+
+
 def parse_args(argv: list[str] | None):
+    """Parse `cogito pretrain` flags; `--recipe NAME` supplies defaults that later flags override.
+
+    `--dataset_name none` / `--tokenizer_name none` (any optional path or name) unset a recipe's
+    value, e.g. to scale a recipe down to the built-in corpus and a tokenizer trained on it.
+    """
+    from .recipes import load_recipe, recipe_argv
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--recipe" in argv:
+        at = argv.index("--recipe")
+        if at + 1 >= len(argv):
+            raise ValueError("--recipe needs a name or a path")
+        recipe = load_recipe(argv[at + 1])
+        argv = recipe_argv(recipe) + argv[:at] + argv[at + 2 :]
     parser = HfArgumentParser(
         (ModelArguments, DataArguments, CogitoTrainingArguments, ExperimentArguments),
         prog="cogito pretrain",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0] + " Start from a research recipe with --recipe NAME (--list_recipes).",
     )
-    return parser.parse_args_into_dataclasses(args=argv)
+    parsed = parser.parse_args_into_dataclasses(args=argv)
+    for arguments in parsed:
+        for name in _NONE_ABLE & {f.name for f in dataclasses.fields(arguments)}:
+            if isinstance(getattr(arguments, name), str) and getattr(arguments, name).lower() == "none":
+                setattr(arguments, name, None)
+    return parsed
 
 
 def pretrain(
@@ -388,8 +413,40 @@ def log_run(
     return log_path
 
 
+def resolved_arguments(parsed) -> dict[str, dict[str, Any]]:
+    """The parsed argument dataclasses as plain dicts (what `--dry-run` prints)."""
+    model_args, data_args, training_args, experiment_args = parsed
+    training = {f.name: getattr(training_args, f.name) for f in dataclasses.fields(training_args) if f.init}
+    return {
+        "model": dataclasses.asdict(model_args),
+        "data": dataclasses.asdict(data_args),
+        "training": {k: v for k, v in training.items() if not k.startswith("_")},
+        "experiment": dataclasses.asdict(experiment_args),
+    }
+
+
 def cli_main(argv: list[str] | None = None) -> int:
-    model_args, data_args, training_args, experiment_args = parse_args(argv)
+    from .recipes import list_recipes
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--list_recipes" in argv:
+        print("\n".join(list_recipes()))
+        return 0
+    dry_run = "--dry-run" in argv or "--dry_run" in argv
+    argv = [a for a in argv if a not in ("--dry-run", "--dry_run")]
+    if dry_run:
+        try:
+            parsed = parse_args(argv)
+        except ValueError as error:
+            if "bf16" not in str(error) or "--use_cpu" in argv:
+                raise
+            # A GPU recipe checked on a CPU-only machine: validate it as a CPU run would.
+            parsed = parse_args(argv + ["--use_cpu", "true"])
+            print(f"(no GPU here: validated with --use_cpu true; {error})", file=sys.stderr)
+        print(json.dumps(resolved_arguments(parsed), indent=2, default=str))
+        return 0
+    parsed = parse_args(argv)
+    model_args, data_args, training_args, experiment_args = parsed
     try:
         summary = pretrain(model_args, data_args, training_args, experiment_args)
     except NonFiniteLossError as error:
