@@ -341,3 +341,26 @@ def test_save_pretrained_writes_safetensors_and_reloads_identically(tmp_path):
     torch.testing.assert_close(
         reloaded(input_ids, attention_mask=attention_mask).logits, model(input_ids, attention_mask=attention_mask).logits
     )
+
+
+@pytest.mark.slow
+def test_torch_compile_matches_eager_without_recompiling_for_each_masked_count():
+    import torch._dynamo
+
+    config = tiny_config()
+    torch.manual_seed(0)
+    model = CogitoForMaskedLM(config).eval()
+    compiled = torch.compile(model, dynamic=True)
+    torch._dynamo.utils.counters.clear()
+    input_ids, attention_mask, _ = batch(config)
+    graphs_after_warmup = None
+    for step, count in enumerate((1, 3, 6, 9, 4)):  # a different number of masked tokens every step
+        labels = torch.full_like(input_ids, -100)
+        labels[:, :count] = input_ids[:, :count]
+        expected = model(input_ids, attention_mask=attention_mask, labels=labels)
+        got = compiled(input_ids, attention_mask=attention_mask, labels=labels)
+        torch.testing.assert_close(got.loss, expected.loss, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(got.logits, expected.logits, rtol=1e-4, atol=1e-4)
+        if step == 1:  # dynamo specialises sizes 0/1 once; after that one graph serves every count
+            graphs_after_warmup = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs_after_warmup
