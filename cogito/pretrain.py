@@ -230,7 +230,7 @@ def pretrain(
 ) -> dict[str, Any]:
     """Run one pretraining job end to end; returns a summary (paths, metrics, run id)."""
     from .corpus import cache_root
-    from .data import load_or_train_tokenizer, load_text_datasets, mlm_collator, tokenize_for_mlm
+    from .data import load_or_train_tokenizer, load_text_datasets, mlm_collator, padding_fraction, tokenize_for_mlm
     from .modeling_cogito import CogitoForMaskedLM
 
     if model_args.decoder_type not in DECODER_TYPES:
@@ -305,6 +305,13 @@ def pretrain(
     if data_args.max_eval_samples is not None:
         eval_dataset = eval_dataset.select(range(min(data_args.max_eval_samples, len(eval_dataset))))
 
+    # Estimated on the first 10k sequences: reading a whole Minipile-sized column would not fit.
+    train_padding = padding_fraction(train_dataset.select(range(min(10_000, len(train_dataset)))), data_args.max_seq_length)
+    logger.warning(
+        f"{len(train_dataset)} training sequences of up to {data_args.max_seq_length} tokens; "
+        f"padding fraction {train_padding:.3f} ({'line by line' if data_args.line_by_line else 'packed'})"
+    )
+
     # ---- run identity: the same run id (output folder, W&B run) across resumes
     run_id = previous_run.get("run_id") or run_id_for(config)
     output_dir = output_dir or Path("runs") / run_id
@@ -361,6 +368,8 @@ def pretrain(
         "resumed_from": checkpoint,
         "global_step": trainer.state.global_step,
         "world_size": training_args.world_size,
+        "train_sequences": len(train_dataset),
+        "train_padding_fraction": round(train_padding, 4),
         "metrics": metrics,
     }
     if trainer.is_world_process_zero() and experiment_args.experiment_log.lower() != "none":
