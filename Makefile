@@ -10,7 +10,7 @@ setup:
 	bash scripts/setup_env.sh
 
 demo: setup
-	.venv/bin/cogito smoke
+	.venv/bin/cogito demo
 
 smoke: setup
 	.venv/bin/cogito smoke
