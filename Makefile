@@ -1,8 +1,8 @@
-# The two entry points of the README. Both create or reuse the project-local .venv first.
+# The two entry points of the README. Both create or reuse the project-local .venv first and run
+# offline (the demo uses W&B offline unless you are logged in).
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
-export WANDB_MODE ?= offline
 
 .PHONY: setup demo smoke test
 
@@ -16,4 +16,4 @@ smoke: setup
 	.venv/bin/cogito smoke
 
 test: setup
-	.venv/bin/python -m pytest
+	WANDB_MODE=offline .venv/bin/python -m pytest
