@@ -1,0 +1,801 @@
+"""`cogito glue` / `examples/run_glue.py`: fine-tune and evaluate on GLUE (and local) tasks.
+
+One code path for Cogito checkpoints (loaded through the Auto classes with
+`trust_remote_code=True`) and any transformers model (BERT baselines). Heads:
+
+* `concept_attention`, `mean`, `via_decoder`: Cogito's `classifier_pooling`;
+* `native`: a non-Cogito model's own sequence-classification head;
+* `pair`: the two sentences encoded separately, pooled, and classified from
+  `[a; b; |a-b|; a*b]` (`PairClassifier`);
+* `zero_shot`: no training; cosine similarity of mean-pooled embeddings (STS-B).
+
+Model selection is honest by default (`final`: the last epoch is reported); `heldout` picks
+the epoch on a held-out slice of train; `best_on_validation` reproduces the research log's
+practice and says so in every result.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import logging
+
+from .glue_tasks import (
+    GLUE_TASKS,
+    TASKS,
+    GlueTask,
+    custom_task,
+    get_task,
+    load_task_data,
+    predictions_from_logits,
+    resolve_tasks,
+    task_metrics,
+)
+
+logger = logging.get_logger(__name__)
+
+COGITO_HEADS = ("concept_attention", "mean", "via_decoder")
+HEADS = (*COGITO_HEADS, "native", "pair", "zero_shot")
+PAIR_POOLINGS = ("mean", "concept_attention", "via_decoder")
+SELECTIONS = {
+    "final": "final_epoch",
+    "heldout": "heldout",
+    "best_on_validation": "best_on_validation (optimistic)",
+}
+DEFAULT_TASKS = ("mrpc", "stsb", "qqp", "mnli")  # the research log's default set
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
+# Outputs that are not predictions: never gathered at evaluation (concept states are (N, C, H)).
+NON_PREDICTION_KEYS = ["concept_states", "hidden_states", "attentions"]
+RESULT_COLUMNS = (
+    "task", "trained_on", "head", "split", "metric", "score", "combined_score", "selection", "selected_epoch",
+    "epochs", "params", "train_seconds", "eval_seconds", "seed", "source_checkpoint",
+)
+
+
+@dataclass
+class GlueArguments:
+    """Flags of `cogito glue`. Defaults follow the research protocol (see `research-notes.md`)."""
+
+    model_name_or_path: str = field(metadata={"help": "Cogito folder (ours) or any transformers model id/folder."})
+    output_dir: str = field(metadata={"help": "Where results.json/results.csv and per-run folders go."})
+    tasks: list[str] = field(
+        default_factory=lambda: list(DEFAULT_TASKS),
+        metadata={"help": f"Tasks, or 'all' for every GLUE task. Known: {', '.join(TASKS)}; other names need --text_columns."},
+    )
+    heads: list[str] | None = field(
+        default=None,
+        metadata={"help": f"Heads to run, each a separate fine-tuning: {', '.join(HEADS)}. Default: the model's own."},
+    )
+    pair_pooling: str = field(default="mean", metadata={"help": f"Pooling inside the pair head: {', '.join(PAIR_POOLINGS)}."})
+    tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model folder's."})
+    data_dir: str | None = field(default=None, metadata={"help": "Folder in the GLUE download layout (<TASK>/train.tsv, dev.tsv)."})
+    train_file: str | None = field(default=None, metadata={"help": "Explicit train file (.tsv/.csv/.jsonl); one task only."})
+    validation_file: str | None = field(default=None, metadata={"help": "Explicit validation file; one task only."})
+    text_columns: list[str] | None = field(default=None, metadata={"help": "Text columns of a custom local task (1 or 2)."})
+    label_column: str = field(default="label", metadata={"help": "Label column of a custom local task."})
+    label_names: list[str] | None = field(default=None, metadata={"help": "Labels of a custom task (default: read from train)."})
+    regression: bool = field(default=False, metadata={"help": "The custom task is regression (Pearson/Spearman)."})
+    selection: str = field(default="final", metadata={"help": f"Epoch reported: {', '.join(SELECTIONS)}."})
+    heldout_fraction: float = field(default=0.1, metadata={"help": "Share of train held out with --selection heldout."})
+    num_train_epochs: float | None = field(default=None, metadata={"help": "Default per task: 20 small, 5 SST-2, 3 large."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many steps (overrides epochs when > 0)."})
+    learning_rate: float = field(default=1e-5)
+    per_device_train_batch_size: int = field(default=96)
+    per_device_eval_batch_size: int = field(default=96)
+    gradient_accumulation_steps: int = field(default=1)
+    max_seq_length: int = field(default=128)
+    lr_scheduler_type: str = field(default="linear")
+    warmup_steps: int = field(default=100)
+    weight_decay: float = field(default=0.0)
+    seed: int = field(default=42, metadata={"help": "Set before model init and passed to the Trainer."})
+    bf16: bool = field(default=False)
+    use_cpu: bool = field(default=False)
+    logging_steps: int = field(default=50)
+    dataloader_num_workers: int = field(default=0)
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training rows."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep the first N rows of each validation split."})
+    report_to: str = field(default="none", metadata={"help": "Trainer loggers: none, wandb, tensorboard, ..."})
+    wandb_project: str = field(default="cogito", metadata={"help": "W&B project (when --report_to includes wandb)."})
+    experiment_log: str | None = field(
+        default=None,
+        metadata={"help": "Markdown experiment log whose run row gets the Key GLUE Scores (none: not written)."},
+    )
+    run_id: str | None = field(default=None, metadata={"help": "Run to update in the log (default: the model folder's cogito_run.json)."})
+    log_head: str | None = field(default=None, metadata={"help": "Head whose scores go into the log (default: the first fine-tuned head)."})
+
+    def __post_init__(self) -> None:
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"--selection must be one of {', '.join(SELECTIONS)}; got {self.selection!r}")
+        if not 0.0 < self.heldout_fraction < 1.0:
+            raise ValueError(f"--heldout_fraction must be in (0, 1), got {self.heldout_fraction!r}")
+        if self.pair_pooling not in PAIR_POOLINGS:
+            raise ValueError(f"--pair_pooling must be one of {', '.join(PAIR_POOLINGS)}; got {self.pair_pooling!r}")
+        for head in self.heads or ():
+            if head not in HEADS:
+                raise ValueError(f"unknown head {head!r}; choose from {', '.join(HEADS)}")
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "max_seq_length", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.num_train_epochs is not None and self.num_train_epochs <= 0:
+            raise ValueError(f"--num_train_epochs must be > 0, got {self.num_train_epochs!r}")
+
+
+# --------------------------------------------------------------------------- models
+
+
+def is_cogito(config) -> bool:
+    return getattr(config, "model_type", None) == "cogito"
+
+
+def load_tokenizer(model_name_or_path: str, tokenizer_name: str | None = None):
+    """The tokenizer of `tokenizer_name`, else of the model; a folder without one is refused."""
+    from transformers import AutoTokenizer
+
+    source = tokenizer_name or model_name_or_path
+    folder = Path(source)
+    if tokenizer_name is None and folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ValueError(
+            f"model folder {folder} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
+            "pass --tokenizer_name with the tokenizer it was trained with"
+        )
+    return AutoTokenizer.from_pretrained(source, trust_remote_code=True)
+
+
+def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over positions where `attention_mask` is 1 (all positions without a mask). `(B, L, H) -> (B, H)`."""
+    if attention_mask is None:
+        return states.mean(dim=1)
+    weights = attention_mask.to(states.dtype).unsqueeze(-1)  # (B, L, 1)
+    return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+def embed(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """One `(B, H)` vector per sentence.
+
+    A Cogito classification model pools with its `classifier_pooling`; a `CogitoModel` takes
+    the mean of its concepts (every concept is valid, so no mask); other encoders mean-pool
+    their token states over real tokens.
+    """
+    if hasattr(encoder, "pool") and hasattr(encoder, "cogito"):
+        position_ids = encoder.cogito._position_ids(input_ids, None)
+        concepts = encoder.cogito(input_ids, attention_mask=attention_mask, position_ids=position_ids).last_hidden_state
+        return encoder.pool(concepts, input_ids, attention_mask, position_ids)  # (B, H)
+    states = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    if is_cogito(encoder.config):
+        return states.mean(dim=1)  # (B, C, H) -> (B, H)
+    return mean_pool(states, attention_mask)  # (B, N, H) -> (B, H)
+
+
+def pair_features(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`[a; b; |a-b|; a*b]` (Conneau et al. 2017, InferSent; Reimers & Gurevych 2019, SBERT). `(B, 4H)`."""
+    return torch.cat([a, b, (a - b).abs(), a * b], dim=-1)
+
+
+class PairClassifier(nn.Module):
+    """Siamese sentence-pair classifier over any encoder, usable with the `Trainer`.
+
+    Both sentences go through the same encoder and `embed`; a linear layer reads
+    `pair_features(a, b)`. `num_labels=1` means regression (MSE), otherwise cross-entropy.
+    """
+
+    def __init__(self, encoder: nn.Module, hidden_size: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.num_labels = num_labels
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(4 * hidden_size, num_labels)
+        nn.init.normal_(self.classifier.weight, std=0.02)
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(
+        self,
+        input_ids_a: torch.Tensor,
+        attention_mask_a: torch.Tensor,
+        input_ids_b: torch.Tensor,
+        attention_mask_b: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> SequenceClassifierOutput:
+        a = embed(self.encoder, input_ids_a, attention_mask_a)  # (B, H)
+        b = embed(self.encoder, input_ids_b, attention_mask_b)  # (B, H)
+        logits = self.classifier(self.dropout(pair_features(a, b)))  # (B, num_labels)
+        loss = None
+        if labels is not None:
+            if self.num_labels == 1:
+                loss = F.mse_loss(logits.squeeze(-1).float(), labels.float())
+            else:
+                loss = F.cross_entropy(logits.float(), labels.long())
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def load_encoder(model_name_or_path: str, pooling: str = "mean") -> nn.Module:
+    """The base encoder for `pair`/`zero_shot`: `CogitoModel`, a Cogito classifier body, or `AutoModel`."""
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=True)
+    if pooling != "mean":
+        if not is_cogito(config):
+            raise ValueError(f"pair pooling {pooling!r} needs a Cogito model; {model_name_or_path} is {config.model_type!r} (use mean)")
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_name_or_path, trust_remote_code=True, classifier_pooling=pooling, num_labels=1
+        )
+        model.classifier = None  # only `.cogito` and `.pool` are used: no parameter left without gradient
+        return model
+    return AutoModel.from_pretrained(model_name_or_path, trust_remote_code=True)
+
+
+def build_model(model_name_or_path: str, task: GlueTask, head: str, pair_pooling: str = "mean") -> nn.Module:
+    """A fresh model for one fine-tuning: the chosen head on the checkpoint's encoder."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=True)
+    check_head(head, config, model_name_or_path)
+    if head == "pair":
+        if not task.is_pair:
+            raise ValueError(f"the pair head needs a sentence-pair task; {task.name} has one text column")
+        encoder = load_encoder(model_name_or_path, pair_pooling)
+        dropout = getattr(encoder.config, "hidden_dropout_prob", 0.1)
+        return PairClassifier(encoder, encoder.config.hidden_size, task.num_labels, dropout=dropout)
+    kwargs: dict[str, Any] = {
+        "num_labels": task.num_labels,
+        "problem_type": "regression" if task.is_regression else "single_label_classification",
+    }
+    if task.label_names:
+        kwargs["id2label"] = dict(enumerate(task.label_names))
+        kwargs["label2id"] = {name: i for i, name in enumerate(task.label_names)}
+    if head in COGITO_HEADS:
+        kwargs["classifier_pooling"] = head
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_name_or_path, trust_remote_code=True, ignore_mismatched_sizes=True, **kwargs
+    )
+    # The classifiers' losses are means over the batch: the Trainer must divide them under
+    # gradient accumulation, which it skips for models whose forward takes **kwargs.
+    model.accepts_loss_kwargs = False
+    model.config.keys_to_ignore_at_inference = list(NON_PREDICTION_KEYS)
+    return model
+
+
+def check_head(head: str, config, model_name_or_path: str) -> None:
+    allowed = (*COGITO_HEADS, "pair", "zero_shot") if is_cogito(config) else ("native", "pair", "zero_shot")
+    if head not in allowed:
+        kind = "a Cogito model" if is_cogito(config) else f"a {config.model_type!r} model"
+        raise ValueError(f"head {head!r} does not apply to {model_name_or_path} ({kind}); choose from {', '.join(allowed)}")
+
+
+def default_head(config) -> str:
+    return config.classifier_pooling if is_cogito(config) else "native"
+
+
+# --------------------------------------------------------------------------- data for the Trainer
+
+
+def tokenized_dataset(data: dict[str, list], tokenizer, task: GlueTask, max_length: int, pair: bool):
+    """A `datasets.Dataset` of token ids (one sequence, or `_a`/`_b` for the pair head) and `label`."""
+    from datasets import Dataset, Features, Sequence as HFSequence, Value
+
+    texts = [data["text_a"]] + ([data["text_b"]] if "text_b" in data else [])
+    if pair:
+        columns: dict[str, list] = {}
+        for side, sentences in zip("ab", texts):
+            encoded = tokenizer(sentences, truncation=True, max_length=max_length)
+            columns[f"input_ids_{side}"] = encoded["input_ids"]
+            columns[f"attention_mask_{side}"] = encoded["attention_mask"]
+    else:
+        encoded = tokenizer(*texts, truncation=True, max_length=max_length)
+        columns = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+    features = {name: HFSequence(Value("int32")) for name in columns}
+    if "label" in data:
+        columns["label"] = data["label"]
+        features["label"] = Value("float32") if task.is_regression else Value("int64")
+    return Dataset.from_dict(columns, features=Features(features))
+
+
+class PairCollator:
+    """Pads the two sides of a pair batch separately."""
+
+    def __init__(self, tokenizer, regression: bool):
+        self.tokenizer = tokenizer
+        self.regression = regression
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch: dict[str, torch.Tensor] = {}
+        for side in "ab":
+            padded = self.tokenizer.pad(
+                [{"input_ids": f[f"input_ids_{side}"], "attention_mask": f[f"attention_mask_{side}"]} for f in features],
+                return_tensors="pt",
+            )
+            batch[f"input_ids_{side}"] = padded["input_ids"]
+            batch[f"attention_mask_{side}"] = padded["attention_mask"]
+        if "label" in features[0]:
+            dtype = torch.float32 if self.regression else torch.long
+            batch["labels"] = torch.tensor([f["label"] for f in features], dtype=dtype)
+        return batch
+
+
+def heldout_split(data: dict[str, list], fraction: float, seed: int) -> tuple[dict[str, list], dict[str, list]]:
+    """(train, heldout): a seeded random `fraction` of the training rows held out."""
+    n = len(data["text_a"])
+    n_heldout = max(1, round(n * fraction))
+    if n_heldout >= n:
+        raise ValueError(f"--heldout_fraction {fraction} leaves no training rows out of {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    held, kept = np.sort(order[:n_heldout]), np.sort(order[n_heldout:])
+    return ({k: [v[i] for i in kept] for k, v in data.items()}, {k: [v[i] for i in held] for k, v in data.items()})
+
+
+def _head_rows(data: dict[str, list], limit: int | None) -> dict[str, list]:
+    return data if limit is None else {k: v[:limit] for k, v in data.items()}
+
+
+# --------------------------------------------------------------------------- zero-shot
+
+
+@torch.no_grad()
+def sentence_embeddings(encoder: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64, max_length: int = 128) -> torch.Tensor:
+    """`embed` over `texts` in batches, in eval mode. `(N, H)`."""
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    out = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(list(texts[start : start + batch_size]), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        out.append(embed(encoder, batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
+    return torch.cat(out)
+
+
+def zero_shot_similarity(
+    encoder: nn.Module, tokenizer, texts_a: Sequence[str], texts_b: Sequence[str], batch_size: int = 64, max_length: int = 128
+) -> np.ndarray:
+    """Cosine similarity of the pooled embeddings of each pair; no training."""
+    a = sentence_embeddings(encoder, tokenizer, texts_a, batch_size, max_length)
+    b = sentence_embeddings(encoder, tokenizer, texts_b, batch_size, max_length)
+    return F.cosine_similarity(a, b, dim=-1).numpy()
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def _model_name(model_name_or_path: str) -> str:
+    return Path(model_name_or_path.rstrip("/")).name or model_name_or_path
+
+
+def _epochs_for(task: GlueTask, args: GlueArguments) -> float:
+    return args.num_train_epochs if args.num_train_epochs is not None else float(task.epochs)
+
+
+def _result(task: GlueTask, key: str, head: str, args: GlueArguments, metrics: dict[str, float], **extra) -> dict[str, Any]:
+    hub_split, _ = task.splits()[key]
+    return {
+        "task": key,
+        "trained_on": task.name,
+        "head": head,
+        "pair_pooling": args.pair_pooling if head == "pair" else None,
+        "split": hub_split,
+        "metrics": {k: v for k, v in metrics.items() if k != "combined_score"},
+        "combined_score": metrics["combined_score"],
+        "seed": args.seed,
+        "source_checkpoint": args.model_name_or_path,
+        **extra,
+    }
+
+
+def run_zero_shot(task: GlueTask, data: dict[str, dict[str, list]], tokenizer, args: GlueArguments) -> list[dict[str, Any]]:
+    """Zero-shot similarity on each validation split of a regression pair task (STS-B)."""
+    if not (task.is_regression and task.is_pair):
+        raise ValueError(f"zero_shot applies to sentence-pair similarity tasks (stsb); {task.name} is not one")
+    from transformers import set_seed
+
+    set_seed(args.seed)
+    encoder = load_encoder(args.model_name_or_path, "mean")
+    results = []
+    for key in task.splits():
+        split = _head_rows(data[key], args.max_eval_samples)
+        start = time.perf_counter()
+        similarity = zero_shot_similarity(
+            encoder, tokenizer, split["text_a"], split["text_b"], args.per_device_eval_batch_size, args.max_seq_length
+        )
+        seconds = time.perf_counter() - start
+        metrics = task_metrics(task, similarity, split["label"])
+        results.append(
+            _result(
+                task, key, "zero_shot", args, metrics,
+                selection="none (zero-shot)", selected_epoch=None, epochs=0,
+                params=sum(p.numel() for p in encoder.parameters()),
+                num_train=0, num_validation=len(split["label"]), num_heldout=0,
+                train_seconds=0.0, eval_seconds=seconds,
+            )
+        )
+    return results
+
+
+def finetune(task: GlueTask, head: str, data: dict[str, dict[str, list]], tokenizer, args: GlueArguments) -> list[dict[str, Any]]:
+    """Fine-tune one head on one task; one result per validation split at the selected epoch."""
+    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers.data.data_collator import DataCollatorWithPadding
+
+    set_seed(args.seed)  # before model init: the new head's weights depend on it
+    model = build_model(args.model_name_or_path, task, head, args.pair_pooling)
+    max_positions = getattr(model.config if hasattr(model, "config") else model.encoder.config, "max_position_embeddings", None)
+    if max_positions is not None and args.max_seq_length > max_positions:
+        raise ValueError(
+            f"--max_seq_length {args.max_seq_length} exceeds the model's max_position_embeddings={max_positions}"
+        )
+    pair = head == "pair"
+    train_rows = _head_rows(data["train"], args.max_train_samples)
+    heldout_rows = None
+    if args.selection == "heldout":
+        train_rows, heldout_rows = heldout_split(train_rows, args.heldout_fraction, args.seed)
+    validation = {key: _head_rows(data[key], args.max_eval_samples) for key in task.splits()}
+
+    def dataset(rows):
+        return tokenized_dataset(rows, tokenizer, task, args.max_seq_length, pair)
+
+    eval_sets = {key: dataset(rows) for key, rows in validation.items()}
+    if heldout_rows is not None:
+        eval_sets = {"heldout": dataset(heldout_rows), **eval_sets}
+    per_epoch = args.selection != "final"
+    run_dir = Path(args.output_dir) / "runs" / f"{task.name}-{head}"
+    run_name = f"glue-{task.name}-{_model_name(args.model_name_or_path)}"
+    if args.heads and len(args.heads) > 1:
+        run_name += f"-{head}"
+    training_args = TrainingArguments(
+        output_dir=str(run_dir),
+        learning_rate=args.learning_rate,
+        per_device_train_batch_size=args.per_device_train_batch_size,
+        per_device_eval_batch_size=args.per_device_eval_batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        num_train_epochs=_epochs_for(task, args),
+        max_steps=args.max_steps,
+        lr_scheduler_type=args.lr_scheduler_type,
+        warmup_steps=args.warmup_steps,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        bf16=args.bf16,
+        use_cpu=args.use_cpu,
+        logging_steps=args.logging_steps,
+        eval_strategy="epoch" if per_epoch else "no",
+        save_strategy="no",  # epochs are chosen from their evaluations; no checkpoint needed
+        report_to=[r for r in args.report_to.split(",") if r] or "none",
+        run_name=run_name,
+        dataloader_num_workers=args.dataloader_num_workers,
+        label_names=["labels"],
+    )
+
+    def compute_metrics(prediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        return task_metrics(task, predictions_from_logits(task, logits), prediction.label_ids)
+
+    collator = PairCollator(tokenizer, task.is_regression) if pair else DataCollatorWithPadding(tokenizer)
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset(train_rows),
+        eval_dataset=eval_sets if per_epoch else None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+    )
+    start = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - start
+
+    if per_epoch:
+        by_split, selected_epoch = select_epoch(trainer.state.log_history, list(eval_sets), args.selection)
+        eval_seconds = sum(e.get(f"eval_{key}_runtime", 0.0) for e in trainer.state.log_history for key in validation)
+        train_seconds -= sum(e.get(f"eval_{key}_runtime", 0.0) for e in trainer.state.log_history for key in eval_sets)
+    else:
+        start = time.perf_counter()
+        flat = trainer.evaluate(eval_dataset=eval_sets)
+        eval_seconds = time.perf_counter() - start
+        selected_epoch = trainer.state.epoch
+        by_split = {key: _split_metrics(flat, key, task) for key in validation}
+    params = sum(p.numel() for p in model.parameters())
+    _finish_wandb(args.report_to)
+    return [
+        _result(
+            task, key, head, args, by_split[key],
+            selection=SELECTIONS[args.selection], selected_epoch=selected_epoch, epochs=_epochs_for(task, args),
+            params=params, num_train=len(train_rows["text_a"]), num_validation=len(validation[key]["text_a"]),
+            num_heldout=0 if heldout_rows is None else len(heldout_rows["text_a"]),
+            train_seconds=train_seconds, eval_seconds=eval_seconds,
+            learning_rate=args.learning_rate, batch_size=args.per_device_train_batch_size,
+            max_seq_length=args.max_seq_length, steps=trainer.state.global_step,
+        )
+        for key in validation
+    ]
+
+
+def _split_metrics(flat: dict[str, float], key: str, task: GlueTask) -> dict[str, float]:
+    prefix = f"eval_{key}_"
+    return {name: float(flat[prefix + name]) for name in (*task.metrics, "combined_score")}
+
+
+def select_epoch(log_history: list[dict[str, Any]], eval_keys: list[str], selection: str) -> tuple[dict[str, dict[str, float]], float]:
+    """Validation metrics at the chosen epoch, and that epoch.
+
+    `heldout` chooses by the held-out split's combined score, `best_on_validation` by the first
+    validation split's, `final` takes the last evaluated epoch. Ties go to the earlier epoch.
+    """
+    epochs: dict[float, dict[str, dict[str, float]]] = {}
+    for entry in log_history:
+        for key in eval_keys:
+            prefix = f"eval_{key}_"
+            if prefix + "combined_score" in entry:
+                metrics = {k[len(prefix) :]: v for k, v in entry.items() if k.startswith(prefix)}
+                epochs.setdefault(entry["epoch"], {})[key] = metrics
+    if not epochs:
+        raise ValueError("no evaluation was logged: nothing to select an epoch from")
+    if selection == "final":
+        chosen = max(epochs)
+    else:
+        judge = "heldout" if selection == "heldout" else next(k for k in eval_keys if k != "heldout")
+        score = {epoch: splits[judge]["combined_score"] for epoch, splits in epochs.items()}
+        best = max((v for v in score.values() if not math.isnan(v)), default=math.nan)
+        chosen = min(e for e, v in score.items() if v == best or math.isnan(best))
+    keep = ("accuracy", "f1", "matthews_correlation", "pearson", "spearmanr", "combined_score")
+    validation = {
+        key: {k: float(v) for k, v in metrics.items() if k in keep}
+        for key, metrics in epochs[chosen].items()
+        if key != "heldout"
+    }
+    return validation, chosen
+
+
+def _finish_wandb(report_to: str) -> None:
+    """Close this task's W&B run so the next task starts its own."""
+    if "wandb" not in report_to and report_to != "all":
+        return
+    try:
+        import wandb
+    except ImportError:
+        return
+    if wandb.run is not None:
+        wandb.finish()
+
+
+# --------------------------------------------------------------------------- results and the log
+
+
+def atomic_write(path: Path, text: str) -> None:
+    from .hub_cards.log import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+def results_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (task, head, metric) for results.csv."""
+    rows = []
+    for result in results:
+        for metric, score in result["metrics"].items():
+            row = {column: result.get(column) for column in RESULT_COLUMNS}
+            row.update(metric=metric, score=score)
+            rows.append(row)
+    return rows
+
+
+def write_results(output_dir: str | Path, results: list[dict[str, Any]], arguments: dict[str, Any]) -> tuple[Path, Path]:
+    """results.json (everything) and results.csv (one metric per row), written atomically."""
+    output_dir = Path(output_dir)
+    json_path, csv_path = output_dir / "results.json", output_dir / "results.csv"
+    atomic_write(json_path, json.dumps({"arguments": arguments, "results": results}, indent=2, default=str) + "\n")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(RESULT_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(results_rows(results))
+    atomic_write(csv_path, buffer.getvalue())
+    return json_path, csv_path
+
+
+# Log keys whose score is a fraction we store as 0-1 but the log writes in %.
+_LOG_METRIC = {"pearsonr": "pearson", "matthews_correlation": "matthews_correlation", "f1": "f1", "accuracy": "accuracy"}
+
+
+def glue_log_scores(results: list[dict[str, Any]], head: str) -> dict[str, float]:
+    """Scores of one fine-tuned head in the log's convention (MRPC/QQP F1 %, MNLI-m acc %, STS-B Pearson)."""
+    from .hub_cards.log import GLUE_METRICS
+
+    scores = {}
+    for result in results:
+        metric = GLUE_METRICS.get(result["task"])
+        if result["head"] != head or metric is None or result["trained_on"] not in GLUE_TASKS:
+            continue
+        value = result["metrics"].get(_LOG_METRIC[metric.metric_type])
+        if value is None or math.isnan(value):
+            continue
+        scores[result["task"]] = round(value * 100, 2) if metric.percent else round(value, 4)
+    return scores
+
+
+@dataclass
+class LogTarget:
+    path: Path
+    run_id: str
+
+
+def find_log_target(args: GlueArguments) -> LogTarget | None:
+    """Where the Key GLUE Scores go, checked before any training so a bad choice fails fast.
+
+    Only an explicit --experiment_log is written; the run is --run_id, else the `run_id` of the
+    model folder's `cogito_run.json` (skipped with a warning when the log lacks that run).
+    """
+    from .hub_cards.log import find_run, read_log
+    from .pretrain import RUN_FILE
+
+    if not args.experiment_log or args.experiment_log.lower() == "none":
+        if args.run_id:
+            raise ValueError("--run_id needs --experiment_log (the log whose row gets the scores)")
+        return None
+    path = Path(args.experiment_log)
+    if not path.is_file():
+        raise ValueError(f"--experiment_log {path} does not exist")
+    run_id = args.run_id
+    if run_id is None:
+        run_file = Path(args.model_name_or_path) / RUN_FILE
+        run_id = json.loads(run_file.read_text()).get("run_id") if run_file.is_file() else None
+        if run_id is None:
+            raise ValueError(f"--experiment_log {path} needs --run_id (no {RUN_FILE} with a run_id in {args.model_name_or_path})")
+    records = read_log(path)
+    if args.run_id:
+        find_run(records, run_id)  # raises, naming close matches
+    elif not any(r.run_id == run_id for r in records):
+        logger.warning(f"run {run_id!r} (from {RUN_FILE}) is not in {path}: the log is not updated")
+        return None
+    return LogTarget(path, run_id)
+
+
+def update_log(target: LogTarget, scores: dict[str, float]) -> str:
+    """Merge `scores` into the run's Key GLUE Scores cell (other tasks already there are kept)."""
+    from .hub_cards.log import find_run, format_glue_cell, read_log, update_run
+
+    existing = find_run(read_log(target.path), target.run_id).glue_scores
+    merged = {**existing, **scores}
+    cell = format_glue_cell(merged)
+    update_run(target.path, target.run_id, {"Key GLUE Scores": cell})
+    return cell
+
+
+# --------------------------------------------------------------------------- the whole job
+
+
+def tasks_for(args: GlueArguments) -> list[GlueTask]:
+    """The task list; unknown names become custom local tasks when --text_columns is given."""
+    if args.text_columns:
+        known = [name for name in args.tasks if name.lower() == "all" or _is_known(name)]
+        if known:
+            raise ValueError(f"--text_columns defines a custom task; it cannot be combined with known tasks {known}")
+        return [
+            custom_task(name, args.text_columns, args.label_column, args.label_names, args.regression)
+            for name in args.tasks
+        ]
+    tasks = resolve_tasks(args.tasks)
+    if (args.train_file or args.validation_file) and len(tasks) != 1:
+        raise ValueError(f"--train_file/--validation_file need exactly one task, got {[t.name for t in tasks]}")
+    return tasks
+
+
+def _is_known(name: str) -> bool:
+    try:
+        get_task(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _probe_data_dir(task: GlueTask, args: GlueArguments) -> str | None:
+    """Probe tasks without --data_dir are written from the built-in corpus into the output folder."""
+    if args.data_dir or args.train_file or task.in_glue or task.hub_config is not None or args.text_columns:
+        return args.data_dir
+    from .corpus import write_probe_tasks
+
+    folder = Path(args.output_dir) / "probe_tasks"
+    if not (folder / task.folder / "dev.tsv").is_file():
+        write_probe_tasks(folder, seed=args.seed)
+    return str(folder)
+
+
+def run_glue(args: GlueArguments) -> dict[str, Any]:
+    """Every (task, head) of `args`; results written after each run. Returns the summary."""
+    from transformers import AutoConfig
+
+    tasks = tasks_for(args)
+    config = AutoConfig.from_pretrained(args.model_name_or_path, trust_remote_code=True)
+    heads = list(args.heads or [default_head(config)])
+    for head in heads:
+        check_head(head, config, args.model_name_or_path)
+    tokenizer = load_tokenizer(args.model_name_or_path, args.tokenizer_name)
+    log_target = find_log_target(args)
+    if "wandb" in args.report_to or args.report_to == "all":
+        os.environ.setdefault("WANDB_PROJECT", args.wandb_project)
+        if not os.environ.get("WANDB_API_KEY") and "WANDB_MODE" not in os.environ:
+            logger.warning("no WANDB_API_KEY: logging W&B runs offline (WANDB_MODE=offline)")
+            os.environ["WANDB_MODE"] = "offline"
+
+    arguments = {k: v for k, v in asdict(args).items()}
+    results: list[dict[str, Any]] = []
+    for task in tasks:
+        only_zero_shot = all(h == "zero_shot" for h in heads)
+        task, data = load_task_data(
+            task, _probe_data_dir(task, args), args.train_file, args.validation_file, need_train=not only_zero_shot
+        )
+        for head in heads:
+            if head == "zero_shot":
+                if not (task.is_regression and task.is_pair):
+                    logger.warning(f"zero_shot skipped for {task.name}: it applies to pair similarity tasks (stsb)")
+                    continue
+                results.extend(run_zero_shot(task, data, tokenizer, args))
+            else:
+                results.extend(finetune(task, head, data, tokenizer, args))
+            write_results(args.output_dir, results, arguments)
+    if not results:
+        raise ValueError(f"nothing was run: heads {heads} do not apply to tasks {[t.name for t in tasks]}")
+    json_path, csv_path = write_results(args.output_dir, results, arguments)
+    summary: dict[str, Any] = {
+        "results_json": str(json_path),
+        "results_csv": str(csv_path),
+        "scores": {f"{r['task']}/{r['head']}": r["combined_score"] for r in results},
+    }
+    if log_target is not None:
+        log_head = args.log_head or next((h for h in heads if h != "zero_shot"), None)
+        scores = glue_log_scores(results, log_head) if log_head else {}
+        if scores:
+            summary["experiment_log"] = {"path": str(log_target.path), "run_id": log_target.run_id, "cell": update_log(log_target, scores)}
+        else:
+            logger.warning(f"no GLUE score of head {log_head!r} to write into {log_target.path}")
+    return summary
+
+
+def parse_args(argv: list[str] | None) -> GlueArguments:
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(GlueArguments, prog="cogito glue", description=__doc__.split("\n\n")[0])
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    return args
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse_args(argv)
+        summary = run_glue(args)
+    except ValueError as error:
+        print(f"cogito glue: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+__all__ = [
+    "HEADS",
+    "SELECTIONS",
+    "GlueArguments",
+    "PairClassifier",
+    "PairCollator",
+    "build_model",
+    "embed",
+    "finetune",
+    "glue_log_scores",
+    "load_encoder",
+    "load_tokenizer",
+    "pair_features",
+    "run_glue",
+    "run_zero_shot",
+    "select_epoch",
+    "sentence_embeddings",
+    "update_log",
+    "write_results",
+    "zero_shot_similarity",
+    "cli_main",
+]

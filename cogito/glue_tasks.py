@@ -1,0 +1,445 @@
+"""GLUE task table, offline metrics and data loading (Hub or the GLUE download layout).
+
+Every task is one `GlueTask`: its text columns (Hub names and the TSV names of the GLUE
+download), label names (`None` for regression), metrics, default epochs of the research
+protocol and validation splits (MNLI has two, evaluated from one fine-tuning). Data are
+returned with uniform columns `text_a`, optional `text_b` and `label` (int index, or float for
+regression), whatever the source.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+# GLUE TSVs hold very long MNLI/QNLI fields.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+METRIC_NAMES = ("accuracy", "f1", "matthews_correlation", "pearson", "spearmanr")
+
+
+@dataclass(frozen=True)
+class GlueTask:
+    """One task: columns, labels, metrics, splits and the protocol's default epochs.
+
+    `validation_splits` maps the reported key (`mnli_m`) to `(hub split, TSV file stem)`.
+    `tsv_columns`/`tsv_label` name the columns of the GLUE download; `tsv_positional` gives the
+    column names of files without a header row (CoLA).
+    """
+
+    name: str
+    text_keys: tuple[str, ...]
+    label_names: tuple[str, ...] | None
+    metrics: tuple[str, ...]
+    epochs: int
+    folder: str
+    tsv_columns: tuple[str, ...]
+    tsv_label: str = "label"
+    validation_splits: dict[str, tuple[str, str]] = field(default_factory=dict)
+    tsv_positional: tuple[str, ...] | None = None
+    hub_config: str | None = None
+    in_glue: bool = True
+
+    @property
+    def is_regression(self) -> bool:
+        return self.label_names is None
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.label_names is None else len(self.label_names)
+
+    @property
+    def is_pair(self) -> bool:
+        return len(self.text_keys) == 2
+
+    def splits(self) -> dict[str, tuple[str, str]]:
+        return self.validation_splits or {self.name: ("validation", "dev")}
+
+
+def _glue(name, keys, labels, metrics, epochs, folder, tsv_columns, tsv_label="label", **kw) -> GlueTask:
+    return GlueTask(name, keys, labels, metrics, epochs, folder, tsv_columns, tsv_label, hub_config=name, **kw)
+
+
+# Hub keys follow nyu-mll/glue (transformers' run_glue `task_to_keys`); TSV columns follow the
+# original GLUE download; label order is the Hub's ClassLabel order.
+GLUE_TASKS: dict[str, GlueTask] = {
+    t.name: t
+    for t in (
+        _glue(
+            "cola", ("sentence",), ("unacceptable", "acceptable"), ("matthews_correlation",), 20, "CoLA",
+            ("sentence",), tsv_positional=("source", "label", "label_notes", "sentence"),
+        ),
+        _glue("sst2", ("sentence",), ("negative", "positive"), ("accuracy",), 5, "SST-2", ("sentence",)),
+        _glue(
+            "mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"), ("accuracy", "f1"), 20, "MRPC",
+            ("#1 String", "#2 String"), "Quality",
+        ),
+        _glue("stsb", ("sentence1", "sentence2"), None, ("pearson", "spearmanr"), 20, "STS-B", ("sentence1", "sentence2"), "score"),
+        _glue(
+            "qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), ("accuracy", "f1"), 3, "QQP",
+            ("question1", "question2"), "is_duplicate",
+        ),
+        _glue(
+            "mnli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"), ("accuracy",), 3, "MNLI",
+            ("sentence1", "sentence2"), "gold_label",
+            validation_splits={
+                "mnli_m": ("validation_matched", "dev_matched"),
+                "mnli_mm": ("validation_mismatched", "dev_mismatched"),
+            },
+        ),
+        _glue("qnli", ("question", "sentence"), ("entailment", "not_entailment"), ("accuracy",), 3, "QNLI", ("question", "sentence")),
+        _glue("rte", ("sentence1", "sentence2"), ("entailment", "not_entailment"), ("accuracy",), 20, "RTE", ("sentence1", "sentence2")),
+        _glue("wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment"), ("accuracy",), 20, "WNLI", ("sentence1", "sentence2")),
+    )
+}
+
+
+def _probe_tasks() -> dict[str, GlueTask]:
+    from .corpus import PROBE_TASKS
+
+    tasks = {}
+    for folder, info in PROBE_TASKS.items():
+        columns = tuple(info["columns"])
+        tasks[folder.lower()] = GlueTask(
+            folder.lower(), columns, tuple(info["label_names"]), (info["metric"],), 5, folder, columns, in_glue=False
+        )
+    return tasks
+
+
+PROBE_TASK_TABLE: dict[str, GlueTask] = _probe_tasks()
+TASKS: dict[str, GlueTask] = {**GLUE_TASKS, **PROBE_TASK_TABLE}
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def get_task(name: str) -> GlueTask:
+    """The task called `name` (`SST-2`, `sst2` and `sst_2` all work)."""
+    for task in TASKS.values():
+        if _squash(name) in (_squash(task.name), _squash(task.folder)):
+            return task
+    raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)} (or 'all' for every GLUE task)")
+
+
+def resolve_tasks(names: Sequence[str]) -> list[GlueTask]:
+    """`['all']` -> every GLUE task; otherwise each name looked up (unknown ones rejected)."""
+    if not names:
+        raise ValueError(f"no task given; choose from: all, {', '.join(TASKS)}")
+    tasks: list[GlueTask] = []
+    for name in names:
+        for task in GLUE_TASKS.values() if name.lower() == "all" else [get_task(name)]:
+            if task not in tasks:
+                tasks.append(task)
+    return tasks
+
+
+def custom_task(
+    name: str,
+    text_columns: Sequence[str],
+    label_column: str = "label",
+    label_names: Sequence[str] | None = None,
+    regression: bool = False,
+    epochs: int = 3,
+) -> GlueTask:
+    """A local task given by its text columns; accuracy (classification) or Pearson/Spearman.
+
+    `label_names=None` for classification means: read them from the training labels.
+    """
+    columns = tuple(text_columns)
+    if len(columns) not in (1, 2):
+        raise ValueError(f"text_columns must name 1 or 2 columns, got {list(columns)}")
+    if regression and label_names:
+        raise ValueError("a regression task has no label_names")
+    labels = None if regression else tuple(label_names or ())
+    metrics = ("pearson", "spearmanr") if regression else ("accuracy",)
+    return GlueTask(name, columns, labels, metrics, epochs, name, columns, label_column, in_glue=False)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def matthews_correlation(predictions: Sequence[int], labels: Sequence[int]) -> float:
+    from sklearn.metrics import matthews_corrcoef
+
+    return float(matthews_corrcoef(labels, predictions))
+
+
+def f1(predictions: Sequence[int], labels: Sequence[int]) -> float:
+    """Binary F1 of the positive class 1 (GLUE's MRPC/QQP convention)."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(labels, predictions, pos_label=1, average="binary", zero_division=0))
+
+
+def accuracy(predictions: Sequence[int], labels: Sequence[int]) -> float:
+    return float(np.mean(np.asarray(predictions) == np.asarray(labels)))
+
+
+def pearson(predictions: Sequence[float], labels: Sequence[float]) -> float:
+    from scipy.stats import pearsonr
+
+    predictions, labels = np.asarray(predictions, dtype=float), np.asarray(labels, dtype=float)
+    if np.ptp(predictions) == 0 or np.ptp(labels) == 0:
+        return math.nan  # undefined for a constant input; scipy would warn and return nan too
+    return float(pearsonr(predictions, labels)[0])
+
+
+def spearman(predictions: Sequence[float], labels: Sequence[float]) -> float:
+    from scipy.stats import spearmanr
+
+    predictions, labels = np.asarray(predictions, dtype=float), np.asarray(labels, dtype=float)
+    if np.ptp(predictions) == 0 or np.ptp(labels) == 0:
+        return math.nan
+    return float(spearmanr(predictions, labels)[0])
+
+
+_METRIC_FUNCTIONS = {
+    "accuracy": accuracy,
+    "f1": f1,
+    "matthews_correlation": matthews_correlation,
+    "pearson": pearson,
+    "spearmanr": spearman,
+}
+
+
+def combined_score(metrics: dict[str, float]) -> float:
+    """Mean of a task's metrics (GLUE's score for tasks with two metrics)."""
+    if not metrics:
+        raise ValueError("combined_score needs at least one metric")
+    return float(np.mean(list(metrics.values())))
+
+
+def predictions_from_logits(task: GlueTask, logits: np.ndarray) -> np.ndarray:
+    """Class ids (argmax) or regression scores of shape (N,), never (N, 1)."""
+    logits = np.asarray(logits)
+    if task.is_regression:
+        return logits.reshape(len(logits), -1)[:, 0]
+    return logits.argmax(axis=-1)
+
+
+def task_metrics(task: GlueTask, predictions: Sequence, labels: Sequence) -> dict[str, float]:
+    """The task's metrics plus `combined_score`, from predictions (not logits) and labels."""
+    predictions, labels = np.asarray(predictions).reshape(-1), np.asarray(labels).reshape(-1)
+    if len(predictions) != len(labels):
+        raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
+    out = {name: _METRIC_FUNCTIONS[name](predictions, labels) for name in task.metrics}
+    out["combined_score"] = combined_score(out)
+    return out
+
+
+# --------------------------------------------------------------------------- data
+
+
+def read_table(path: str | Path) -> tuple[list[str] | None, list[list[str]]]:
+    """Rows of a .tsv (GLUE: tab-separated, no quoting), .csv or .jsonl file; header if present.
+
+    For .jsonl the header is the keys of the first object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"data file {path} does not exist")
+    if path.suffix in (".jsonl", ".json"):
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        header = list(records[0]) if records else []
+        return header, [[str(r.get(k, "")) for k in header] for r in records]
+    if path.suffix not in (".tsv", ".csv", ".txt"):
+        raise ValueError(f"data file {path}: unsupported format {path.suffix!r}; use .tsv, .csv or .jsonl")
+    with open(path, encoding="utf-8", newline="") as handle:
+        if path.suffix == ".csv":
+            rows = list(csv.reader(handle))
+        else:
+            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return None, rows
+
+
+def _columns_of(task: GlueTask, path: Path, rows: list[list[str]]) -> tuple[list[str], list[list[str]], int]:
+    """Header, data rows and the file line of the first data row.
+
+    A file without a header (CoLA) gets the task's positional column names.
+    """
+    if not rows:
+        raise ValueError(f"data file {path} is empty")
+    first = [c.strip() for c in rows[0]]
+    wanted = set(task.tsv_columns) | set(task.text_keys)
+    if task.tsv_positional and not wanted & set(first):
+        return list(task.tsv_positional), rows, 1
+    return first, rows[1:], 2
+
+
+def _pick(header: list[str], options: Sequence[str], path: Path, what: str) -> int:
+    for name in options:
+        if name in header:
+            return header.index(name)
+    raise ValueError(f"data file {path}: no {what} column {' or '.join(repr(o) for o in dict.fromkeys(options))}; columns are {header}")
+
+
+def parse_label(task: GlueTask, value: str, path: Path | str, row: int) -> int | float:
+    """A label cell as a class index (name or index accepted) or a float score (regression)."""
+    text = value.strip()
+    if task.is_regression:
+        try:
+            score = float(text)
+        except ValueError:
+            score = math.nan
+        if not math.isfinite(score):
+            raise ValueError(f"{path} row {row}: label {value!r} is not a number (task {task.name} is regression)")
+        return score
+    names = task.label_names or ()
+    if text in names:
+        return names.index(text)
+    if re.fullmatch(r"\d+", text) and int(text) < len(names):
+        return int(text)
+    allowed = ", ".join(names) + f" (or 0..{len(names) - 1})"
+    raise ValueError(f"{path} row {row}: label {value!r} is not a label of {task.name}; allowed: {allowed}")
+
+
+def read_split(task: GlueTask, path: str | Path, with_labels: bool = True) -> dict[str, list]:
+    """One split file as columns `text_a`, (`text_b`), `label`; errors name file, row and value."""
+    path = Path(path)
+    header, rows = read_table(path)
+    first_line = 1
+    if header is None:
+        header, rows, first_line = _columns_of(task, path, rows)
+    text_index = [
+        _pick(header, (tsv, hub), path, "text")
+        for tsv, hub in zip(task.tsv_columns, task.text_keys)
+    ]
+    label_index = _pick(header, (task.tsv_label, "label"), path, "label") if with_labels else None
+    names = ["text_a", "text_b"][: len(text_index)]
+    data: dict[str, list] = {name: [] for name in names}
+    if with_labels:
+        data["label"] = []
+    for number, row in enumerate(rows, start=first_line):
+        if not any(cell.strip() for cell in row):
+            continue
+        needed = max(text_index + ([label_index] if label_index is not None else []))
+        if len(row) <= needed:
+            raise ValueError(f"{path} row {number}: {len(row)} fields, expected at least {needed + 1} (columns {header})")
+        for name, index in zip(names, text_index):
+            data[name].append(row[index])
+        if with_labels:
+            data["label"].append(parse_label(task, row[label_index], path, number))
+    if not data[names[0]]:
+        raise ValueError(f"data file {path} has no rows")
+    return data
+
+
+def _infer_label_names(task: GlueTask, path: Path) -> GlueTask:
+    """A custom classification task without label names: take them from the training file."""
+    header, rows = read_table(path)
+    if header is None:
+        header, rows, _ = _columns_of(task, path, rows)
+    index = _pick(header, (task.tsv_label, "label"), path, "label")
+    values = sorted({row[index].strip() for row in rows if len(row) > index and row[index].strip()})
+    if values and all(v.isdigit() for v in values):
+        names = tuple(str(i) for i in range(max(int(v) for v in values) + 1))
+    else:
+        names = tuple(values)
+    if len(names) < 2:
+        raise ValueError(f"{path}: column {header[index]!r} has fewer than 2 distinct labels ({values})")
+    return replace(task, label_names=names)
+
+
+def find_task_folder(task: GlueTask, data_dir: str | Path) -> Path:
+    """`data_dir/<SST-2>` (exact, else case- and punctuation-insensitive)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise ValueError(f"--data_dir {data_dir} is not a folder")
+    exact = data_dir / task.folder
+    if exact.is_dir():
+        return exact
+    for child in sorted(data_dir.iterdir()):
+        if child.is_dir() and _squash(child.name) in (_squash(task.folder), _squash(task.name)):
+            return child
+    present = sorted(c.name for c in data_dir.iterdir() if c.is_dir())
+    raise ValueError(f"--data_dir {data_dir} has no {task.folder} folder for task {task.name}; it has {present}")
+
+
+def _split_file(folder: Path, stem: str) -> Path:
+    for suffix in (".tsv", ".csv", ".jsonl"):
+        if (folder / f"{stem}{suffix}").is_file():
+            return folder / f"{stem}{suffix}"
+    raise ValueError(f"{folder} has no {stem}.tsv (nor .csv/.jsonl); files: {sorted(p.name for p in folder.iterdir())}")
+
+
+def load_task_data(
+    task: GlueTask,
+    data_dir: str | Path | None = None,
+    train_file: str | Path | None = None,
+    validation_file: str | Path | None = None,
+    need_train: bool = True,
+) -> tuple[GlueTask, dict[str, dict[str, list]]]:
+    """Splits `train` and each validation key as column dicts; the task (label names filled in).
+
+    Sources in order: explicit files, `data_dir` in the GLUE layout, else the Hub (`nyu-mll/glue`).
+    """
+    if train_file or validation_file:
+        if len(task.splits()) != 1 and validation_file:
+            raise ValueError(f"{task.name} has validation splits {list(task.splits())}; use --data_dir, not --validation_file")
+        if validation_file is None or (need_train and train_file is None):
+            raise ValueError("give both --train_file and --validation_file (or --data_dir)")
+        files = {next(iter(task.splits())): Path(validation_file)}
+        if need_train:
+            files = {"train": Path(train_file), **files}
+    elif data_dir is not None:
+        folder = find_task_folder(task, data_dir)
+        files = {key: _split_file(folder, stem) for key, (_, stem) in task.splits().items()}
+        if need_train:
+            files = {"train": _split_file(folder, "train"), **files}
+    else:
+        return task, _load_from_hub(task, need_train)
+    if not task.is_regression and not task.label_names:
+        task = _infer_label_names(task, files.get("train") or next(iter(files.values())))
+    return task, {split: read_split(task, path) for split, path in files.items()}
+
+
+def _load_from_hub(task: GlueTask, need_train: bool) -> dict[str, dict[str, list]]:
+    if task.hub_config is None:
+        raise ValueError(f"task {task.name} is not on the Hub: give --data_dir or --train_file/--validation_file")
+    from datasets import load_dataset
+
+    raw = load_dataset("nyu-mll/glue", task.hub_config)
+    wanted = {key: hub for key, (hub, _) in task.splits().items()}
+    if need_train:
+        wanted = {"train": "train", **wanted}
+    out = {}
+    for key, split in wanted.items():
+        dataset = raw[split]
+        columns = {name: dataset[column] for name, column in zip(("text_a", "text_b"), task.text_keys)}
+        columns["label"] = [float(v) for v in dataset["label"]] if task.is_regression else list(dataset["label"])
+        out[key] = columns
+    return out
+
+
+__all__ = [
+    "GLUE_TASKS",
+    "METRIC_NAMES",
+    "PROBE_TASK_TABLE",
+    "TASKS",
+    "GlueTask",
+    "accuracy",
+    "combined_score",
+    "custom_task",
+    "f1",
+    "find_task_folder",
+    "get_task",
+    "load_task_data",
+    "matthews_correlation",
+    "parse_label",
+    "pearson",
+    "predictions_from_logits",
+    "read_split",
+    "read_table",
+    "resolve_tasks",
+    "spearman",
+    "task_metrics",
+]
