@@ -153,6 +153,70 @@ def analysis_stage(model_dir: Path, output_dir: Path, samples: int, max_length: 
     return metrics
 
 
+def glue_tasks_in(glue_dir: Path) -> list[str]:
+    """The GLUE tasks whose folder (e.g. SST-2, RTE) exists in `glue_dir`."""
+    from .glue_tasks import GLUE_TASKS
+
+    present = {child.name.lower().replace("-", "") for child in glue_dir.iterdir() if child.is_dir()}
+    return [name for name, task in GLUE_TASKS.items() if task.folder.lower().replace("-", "") in present]
+
+
+def glue_stage(args: argparse.Namespace, run_dir: Path, output_dir: Path, log_path: Path, run_id: str) -> dict[str, Any]:
+    """Fine-tune the pretrained model and (unless --no_baseline) a randomly initialised twin."""
+    from transformers import AutoTokenizer
+
+    from .glue import parse_args as glue_args
+    from .glue import run_glue
+    from .modeling_cogito import CogitoForMaskedLM
+
+    if args.glue_dir is not None:
+        tasks = args.tasks or glue_tasks_in(args.glue_dir)
+        if not tasks:
+            raise ValueError(f"--glue_dir {args.glue_dir} has no GLUE task folder (SST-2, RTE, MRPC, ...)")
+    else:
+        tasks = args.tasks or ["austen", "wordnet"]
+    # Small models need a larger step than the research protocol's 1e-5 to move in 3 epochs;
+    # the epoch is picked on a held-out slice of train, never on the reported validation set.
+    common = [
+        "--tasks", *tasks,
+        "--heads", "via_decoder",
+        "--learning_rate", "3e-4",
+        "--per_device_train_batch_size", "32",
+        "--per_device_eval_batch_size", "64",
+        "--num_train_epochs", str(args.glue_epochs),
+        "--warmup_steps", "20",
+        "--max_seq_length", str(min(128, args.max_seq_length)),
+        "--max_train_samples", str(args.glue_max_train_samples),
+        "--selection", "heldout",
+        "--logging_steps", "50",
+        "--seed", str(args.seed),
+    ]
+    if args.glue_dir is not None:
+        common += ["--data_dir", str(args.glue_dir)]
+    results = {"tasks": tasks}
+    pretrained = run_glue(
+        glue_args(["--model_name_or_path", str(run_dir), "--output_dir", str(output_dir / "glue" / "pretrained"),
+                   "--experiment_log", str(log_path), "--run_id", run_id, *common])
+    )
+    results["pretrained"] = pretrained["scores"]
+    if not args.no_baseline:
+        baseline_dir = output_dir / "glue" / "random_init_model"
+        config = CogitoForMaskedLM.config_class.from_pretrained(run_dir)
+        CogitoForMaskedLM(config).save_pretrained(baseline_dir)
+        AutoTokenizer.from_pretrained(run_dir).save_pretrained(baseline_dir)
+        # The same task data: the probe tasks the first run wrote, or the --glue_dir already in `common`.
+        same_data = [] if args.glue_dir is not None else ["--data_dir", str(output_dir / "glue" / "pretrained" / "probe_tasks")]
+        baseline = run_glue(
+            glue_args(["--model_name_or_path", str(baseline_dir), "--output_dir", str(output_dir / "glue" / "random_init"),
+                       *same_data, *common])
+        )
+        results["random_init"] = baseline["scores"]
+    for name, scores in results.items():
+        if name != "tasks":
+            print(f"{name:>12}: " + ", ".join(f"{key} {value:.4f}" for key, value in scores.items()))
+    return results
+
+
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     if args.research_scale:
         for key, value in RESEARCH_SCALE.items():
@@ -174,6 +238,30 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     with _stage("2/5 concept analysis", timings):
         geometry = analysis_stage(run_dir, output_dir / "analysis", args.analysis_samples, args.max_seq_length)
 
+    with _stage("3/5 GLUE-format evaluation (pretrained vs randomly initialised)", timings):
+        glue = glue_stage(args, run_dir, output_dir, log_path, pretrained["run_id"])
+    with _stage("4/5 experiment log", timings):
+        from .hub_cards.log import find_run, read_log, update_run
+
+        probe_scores = {k: v for k, v in glue["pretrained"].items() if k.split("/")[0] in ("austen", "wordnet")}
+        if probe_scores:
+            # Probe tasks are not GLUE: their scores go into the row's conclusion, next to the baseline.
+            baseline = glue.get("random_init") or {}
+            text = "Built-in probe tasks (accuracy, pretrained vs random init): " + "; ".join(
+                f"{key.split('/')[0]} {value:.3f} vs {baseline.get(key, float('nan')):.3f}" for key, value in probe_scores.items()
+            )
+            update_run(log_path, pretrained["run_id"], {"Conclusion / Takeaway": text})
+        row = find_run(read_log(log_path), pretrained["run_id"])
+        print(f"{log_path}: row for {row.run_id} (line {row.line}): GLUE {row.cells.get('Key GLUE Scores')}")
+    with _stage("5/5 model card and Hub-ready folder", timings):
+        from .hub_cards.push import push
+
+        hub_dir = output_dir / "hub"
+        if hub_dir.exists():
+            shutil.rmtree(hub_dir)
+        published = push(run_dir, log=log_path, namespace=args.namespace, dry_run=True, output=hub_dir)
+        print(published.verification)
+
     summary = {
         "run_id": pretrained["run_id"],
         "pretrained_model": str(run_dir),
@@ -181,7 +269,15 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         "mlm_eval_accuracy": round(pretrained["metrics"].get("eval_accuracy", float("nan")), 4),
         "effective_rank": f"{geometry['effective_rank']:.2f} / {min(args.concepts, args.hidden_size)}",
         "analysis": str(output_dir / "analysis"),
+        "glue_tasks": glue["tasks"],
+        "glue_pretrained": glue["pretrained"],
+        "glue_random_init": glue.get("random_init"),
+        "glue_results": str(output_dir / "glue"),
         "experiment_log": str(log_path),
+        "hub_folder": str(hub_dir),
+        "model_card": str(hub_dir / "README.md"),
+        "hub_repo_id": published.repo_id,
+        "push_command": f"cogito push --model-dir {run_dir} --log {log_path} --repo-id {published.repo_id}",
         "timings_s": timings,
     }
     summary["total_s"] = round(time.perf_counter() - started, 1)

@@ -336,6 +336,9 @@ class CogitoLMHead(nn.Module):
 
 class CogitoPreTrainedModel(PreTrainedModel):
     config_class = CogitoConfig
+    # `forward` takes **kwargs, so the Trainer would assume the loss is already normalised for
+    # gradient accumulation; only the masked-LM head (which uses num_items_in_batch) does that.
+    accepts_loss_kwargs = False
     base_model_prefix = "cogito"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
