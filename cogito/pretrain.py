@@ -144,6 +144,7 @@ class WandbRunConfigCallback(TrainerCallback):
 
     def __init__(self, extra: dict[str, Any]):
         self.extra = extra
+        self.url: str | None = None  # the run's page, for the experiment log (None offline)
 
     def on_train_begin(self, args, state, control, **kwargs):
         try:
@@ -152,6 +153,8 @@ class WandbRunConfigCallback(TrainerCallback):
             return
         if wandb.run is not None:
             wandb.run.config.update(self.extra, allow_val_change=True)
+            if not wandb.run.offline:
+                self.url = wandb.run.url
 
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
@@ -349,7 +352,7 @@ def pretrain(
             tokenizer, mlm_probability=data_args.mlm_probability, whole_word_masking=data_args.whole_word_masking
         ),
         processing_class=tokenizer,
-        callbacks=[WandbRunConfigCallback(run_info)],
+        callbacks=[wandb_callback := WandbRunConfigCallback(run_info)],
     )
     try:
         train_result = trainer.train(resume_from_checkpoint=checkpoint)
@@ -374,7 +377,10 @@ def pretrain(
     }
     if trainer.is_world_process_zero() and experiment_args.experiment_log.lower() != "none":
         summary["experiment_log"] = str(
-            log_run(Path(experiment_args.experiment_log), run_id, config, training_args, data_args, experiment_args, metrics)
+            log_run(
+                Path(experiment_args.experiment_log), run_id, config, training_args, data_args, experiment_args,
+                metrics, wandb_url=wandb_callback.url,
+            )
         )
     if trainer.is_world_process_zero():
         _write_json_atomic(output_dir / "cogito_summary.json", summary)
@@ -389,6 +395,7 @@ def log_run(
     data_args: DataArguments,
     experiment_args: ExperimentArguments,
     metrics: dict[str, float],
+    wandb_url: str | None = None,
 ) -> Path:
     """Append the finished run's row to the experiment log (columns of the research log)."""
     from .hub_cards.log import append_run, format_rank_cell
@@ -415,7 +422,7 @@ def log_run(
         "Eff. Rank": format_rank_cell(rank, min(config.concept_num, config.hidden_size)) if rank is not None else "--",
         "Key GLUE Scores": "*Not evaluated*",
         "Speed (Steps/s)": f"{metrics['train_steps_per_second']:.2f}" if "train_steps_per_second" in metrics else "--",
-        "WandB Link": "--",
+        "WandB Link": f"[Link]({wandb_url})" if wandb_url else "--",
         "Conclusion / Takeaway": "Pretrained with `cogito pretrain`.",
     }
     append_run(log_path, cells)
