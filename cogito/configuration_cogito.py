@@ -190,7 +190,7 @@ class CogitoConfig(PretrainedConfig):
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"CogitoConfig.{name} must be one of {', '.join(allowed)}; got {value!r}")
-        # Checked against the activations transformers knows, without importing torch here.
+        # Checked against the activations transformers knows (the table ACT2FN of transformers).
         from transformers.activations import ACT2FN
 
         if self.hidden_act not in ACT2FN:

@@ -120,7 +120,6 @@ def pretrain_stage(args: argparse.Namespace, run_dir: Path, log_path: Path) -> d
         "--save_total_limit", "2",
         "--max_eval_samples", "512",
         "--concept_losses", args.concept_losses,
-        "--loss_weighting", args.loss_weighting,
         "--seed", str(args.seed),
         "--experiment_log", str(log_path),
         "--report_to", "wandb",
@@ -130,8 +129,10 @@ def pretrain_stage(args: argparse.Namespace, run_dir: Path, log_path: Path) -> d
         argv += ["--max_steps", str(args.max_steps)]
     else:
         argv += ["--num_train_epochs", "20"]
-    if args.loss_weighting == "fixed" and args.concept_losses != "none":
-        argv += ["--loss_weight", str(args.loss_weight)]
+    if args.concept_losses != "none":
+        argv += ["--loss_weighting", args.loss_weighting]
+        if args.loss_weighting == "fixed":
+            argv += ["--loss_weight", str(args.loss_weight)]
     if args.research_scale:
         argv += ["--config_overrides", "intermediate_size=2048", "--tokenizer_vocab_size", "30522"]
     return pretrain(*parse_args(argv))
@@ -155,15 +156,21 @@ def analysis_stage(model_dir: Path, output_dir: Path, samples: int, max_length: 
 
 def glue_tasks_in(glue_dir: Path) -> list[str]:
     """The GLUE tasks whose folder (e.g. SST-2, RTE) exists in `glue_dir`."""
-    from .glue_tasks import GLUE_TASKS
+    from .glue_tasks import GLUE_TASKS, find_task_folder
 
-    present = {child.name.lower().replace("-", "") for child in glue_dir.iterdir() if child.is_dir()}
-    return [name for name, task in GLUE_TASKS.items() if task.folder.lower().replace("-", "") in present]
+    found = []
+    for name, task in GLUE_TASKS.items():
+        try:
+            find_task_folder(task, glue_dir)
+        except ValueError:
+            continue
+        found.append(name)
+    return found
 
 
 def glue_stage(args: argparse.Namespace, run_dir: Path, output_dir: Path, log_path: Path, run_id: str) -> dict[str, Any]:
     """Fine-tune the pretrained model and (unless --no_baseline) a randomly initialised twin."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, set_seed
 
     from .glue import parse_args as glue_args
     from .glue import run_glue
@@ -202,6 +209,7 @@ def glue_stage(args: argparse.Namespace, run_dir: Path, output_dir: Path, log_pa
     if not args.no_baseline:
         baseline_dir = output_dir / "glue" / "random_init_model"
         config = CogitoForMaskedLM.config_class.from_pretrained(run_dir)
+        set_seed(args.seed)
         CogitoForMaskedLM(config).save_pretrained(baseline_dir)
         AutoTokenizer.from_pretrained(run_dir).save_pretrained(baseline_dir)
         # The same task data: the probe tasks the first run wrote, or the --glue_dir already in `common`.
@@ -219,8 +227,10 @@ def glue_stage(args: argparse.Namespace, run_dir: Path, output_dir: Path, log_pa
 
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     if args.research_scale:
+        # The preset fills in the sizes the user left at the demo's defaults; explicit flags win.
         for key, value in RESEARCH_SCALE.items():
-            setattr(args, key, value)
+            if getattr(args, key) == DEMO_SCALE[key]:
+                setattr(args, key, value)
     output_dir: Path = args.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     log_path = args.experiment_log or output_dir / "experiment_log.md"

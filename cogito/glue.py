@@ -133,6 +133,13 @@ class GlueArguments:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)!r}")
         if self.num_train_epochs is not None and self.num_train_epochs <= 0:
             raise ValueError(f"--num_train_epochs must be > 0, got {self.num_train_epochs!r}")
+        if self.text_columns is None:
+            custom = [f"--{name}" for name, default in (("regression", False), ("label_names", None), ("label_column", "label"))
+                      if getattr(self, name) != default]
+            if custom:
+                raise ValueError(f"{', '.join(custom)} describe a custom local task and need --text_columns")
+        if self.log_head is not None and self.experiment_log is None:
+            raise ValueError(f"--log_head {self.log_head!r} chooses what goes into the experiment log: pass --experiment_log too")
 
 
 # --------------------------------------------------------------------------- models
@@ -758,8 +765,17 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None) -> GlueArguments:
+    """Parse `cogito glue` flags; `--recipe NAME` supplies the recipe's GLUE protocol as defaults."""
     from transformers import HfArgumentParser
 
+    from .recipes import load_recipe, recipe_argv
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--recipe" in argv:
+        at = argv.index("--recipe")
+        if at + 1 >= len(argv):
+            raise ValueError("--recipe needs a name or a path")
+        argv = recipe_argv(load_recipe(argv[at + 1]), "glue") + argv[:at] + argv[at + 2 :]
     parser = HfArgumentParser(GlueArguments, prog="cogito glue", description=__doc__.split("\n\n")[0])
     (args,) = parser.parse_args_into_dataclasses(args=argv)
     return args

@@ -524,7 +524,21 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
         position_ids: torch.Tensor,
         labels: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode and score only the labelled positions, in the row-major order of `labels`."""
+        """Decode and score only the labelled positions, in the row-major order of `labels`.
+
+        `labels` normally has the shape of `input_ids`. Denoising objectives whose targets are
+        longer than the corrupted input (TSDAE deletes tokens) work with the decoders that query by
+        position alone (`weighted`, `perceiver_posonly`): target position i is decoded at position i.
+        """
+        if labels.shape != input_ids.shape:
+            if labels.shape[0] != input_ids.shape[0] or self.config.decoder_type == "perceiver":
+                raise ValueError(
+                    f"labels of shape {tuple(labels.shape)} do not match input_ids {tuple(input_ids.shape)}; "
+                    "targets of another length need a position-only decoder (decoder_type weighted or "
+                    f"perceiver_posonly), not {self.config.decoder_type!r}"
+                )
+            input_ids = torch.zeros_like(labels)  # unused by position-only decoders
+            position_ids = self.cogito._position_ids(labels, None)
         selected = labels != IGNORE_INDEX  # (B, N)
         width = int(selected.sum(dim=1).max())
         if width == 0:

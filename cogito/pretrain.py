@@ -21,10 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from transformers import HfArgumentParser, TrainerCallback
+from transformers import HfArgumentParser, TrainerCallback, set_seed
 from transformers.utils import logging
 
 from .configuration_cogito import DECODER_TYPES, CogitoConfig
+from .losses import DEFAULT_FIXED_LOSS_WEIGHT
 from .trainer import CogitoTrainer, CogitoTrainingArguments, NonFiniteLossError, latest_complete_checkpoint
 
 logger = logging.get_logger(__name__)
@@ -218,6 +219,9 @@ def parse_args(argv: list[str] | None):
         description=__doc__.split("\n\n")[0] + " Start from a research recipe with --recipe NAME (--list_recipes).",
     )
     parsed = parser.parse_args_into_dataclasses(args=argv)
+    if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in argv):
+        # TrainingArguments fills in "trainer_output"; a Cogito run goes to runs/<run id>/ instead.
+        parsed[2].output_dir = None
     for arguments in parsed:
         for name in _NONE_ABLE & {f.name for f in dataclasses.fields(arguments)}:
             if isinstance(getattr(arguments, name), str) and getattr(arguments, name).lower() == "none":
@@ -238,6 +242,20 @@ def pretrain(
 
     if model_args.decoder_type not in DECODER_TYPES:
         raise ValueError(f"--decoder_type must be one of {', '.join(DECODER_TYPES)}; got {model_args.decoder_type!r}")
+    if model_args.model_name_or_path is not None:
+        # The checkpoint defines the architecture and tokenizer: size flags would be ignored.
+        defaults = ModelArguments()
+        changed = [
+            f"--{name}" for name in ("decoder_type", "hidden_size", "num_hidden_layers", "concept_num",
+                                      "config_overrides", "tokenizer_vocab_size", "tokenizer_algorithm")
+            if getattr(model_args, name) != getattr(defaults, name)
+        ]
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} describe a new model; they cannot change the checkpoint "
+                f"--model_name_or_path {model_args.model_name_or_path!r}. Drop them or start a new model."
+            )
+    set_seed(training_args.seed)  # before the model is built: --seed fixes the initial weights
 
     # ---- resume: find the checkpoint and the run it belongs to
     output_dir = Path(training_args.output_dir) if training_args.output_dir else None
@@ -270,7 +288,7 @@ def pretrain(
     )
     tokenizer_name = model_args.tokenizer_name or model_args.model_name_or_path
     if tokenizer_name is not None:
-        tokenizer = load_or_train_tokenizer(tokenizer_name)
+        tokenizer = load_or_train_tokenizer(tokenizer_name, model_max_length=data_args.max_seq_length)
     else:
         tokenizer = load_or_train_tokenizer(
             train_texts=raw["train"],
@@ -282,8 +300,6 @@ def pretrain(
 
     # ---- model
     if model_args.model_name_or_path is not None:
-        if model_args.config_overrides:
-            raise ValueError("--config_overrides applies to a new model; it cannot change a loaded checkpoint")
         model = CogitoForMaskedLM.from_pretrained(model_args.model_name_or_path)
     else:
         model = CogitoForMaskedLM(build_model_config(model_args, tokenizer, data_args.max_seq_length))
@@ -323,12 +339,12 @@ def pretrain(
     losses = training_args.concept_losses
     architecture = f"H{config.hidden_size}L{config.num_hidden_layers}C{config.concept_num}"
     os.environ.setdefault("WANDB_PROJECT", experiment_args.wandb_project)
-    os.environ.setdefault("WANDB_RUN_ID", run_id)
-    os.environ.setdefault("WANDB_RESUME", "allow")
-    os.environ.setdefault("WANDB_RUN_GROUP", f"{config.decoder_type}_{architecture}")
-    os.environ.setdefault(
-        "WANDB_TAGS",
-        ",".join([config.decoder_type, *losses.split(), training_args.loss_weighting, _dataset_label(data_args)]),
+    # This run's W&B identity, whatever an earlier run in this process (or the shell) left set.
+    os.environ["WANDB_RUN_ID"] = run_id
+    os.environ["WANDB_RESUME"] = "allow"
+    os.environ["WANDB_RUN_GROUP"] = f"{config.decoder_type}_{architecture}"
+    os.environ["WANDB_TAGS"] = ",".join(
+        [config.decoder_type, *losses.split(), training_args.loss_weighting, _dataset_label(data_args)]
     )
     run_info = {
         "run_id": run_id,
@@ -404,7 +420,7 @@ def log_run(
     if losses == "none":
         loss_cell = "None"
     elif training_args.loss_weighting == "fixed":
-        weight = training_args.loss_weight if training_args.loss_weight is not None else 0.1
+        weight = training_args.loss_weight if training_args.loss_weight is not None else DEFAULT_FIXED_LOSS_WEIGHT
         loss_cell = " + ".join(f"`{name}`" for name in losses.split()) + f" + `fixed={weight:g}`"
     else:
         loss_cell = " + ".join(f"`{name}`" for name in losses.split()) + f" + `{training_args.loss_weighting}`"
@@ -419,7 +435,7 @@ def log_run(
         "Epochs": f"{epochs:.2f}" if epochs is not None else "--",
         "Concept Losses": loss_cell,
         "MLM Loss": f"{metrics['eval_loss']:.3f}" if "eval_loss" in metrics else "--",
-        "Eff. Rank": format_rank_cell(rank, min(config.concept_num, config.hidden_size)) if rank is not None else "--",
+        "Eff. Rank": format_rank_cell(rank, config.concept_num) if rank is not None else "--",
         "Key GLUE Scores": "*Not evaluated*",
         "Speed (Steps/s)": f"{metrics['train_steps_per_second']:.2f}" if "train_steps_per_second" in metrics else "--",
         "WandB Link": f"[Link]({wandb_url})" if wandb_url else "--",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
 
@@ -77,6 +77,11 @@ class CogitoTrainingArguments(TrainingArguments):
             raise ValueError(
                 f"--loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}; got {self.loss_weighting!r}"
             )
+        if self.concept_losses == "none" and (self.loss_weighting != "fixed" or self.loss_weight is not None):
+            raise ValueError(
+                f"--loss_weighting {self.loss_weighting} / --loss_weight {self.loss_weight} weight concept "
+                "regularisers, but --concept_losses is none; name the regularisers or drop these flags"
+            )
         if self.eval_concept_samples < 0:
             raise ValueError(f"--eval_concept_samples must be >= 0, got {self.eval_concept_samples}")
 
@@ -110,7 +115,7 @@ class CogitoTrainer(Trainer):
         losses = parse_concept_losses(self.args.concept_losses)
         self.concept_regularizer = ConceptRegularizer(
             losses,
-            weighting=self.args.loss_weighting if losses else "fixed",
+            weighting=self.args.loss_weighting,
             loss_weight=self.args.loss_weight,
             soft_ortho_threshold=self.args.soft_ortho_threshold,
             uniformity_temperature=self.args.uniformity_temperature,
@@ -121,6 +126,8 @@ class CogitoTrainer(Trainer):
             parameter.register_post_accumulate_grad_hook(_average_gradient_across_processes)
         self._reset_log_accumulators()
         self._eval_concepts: list[torch.Tensor] = []
+        # Throughput is measured from the first step of this process, also after a resume.
+        self.add_callback(_ResetThroughputAtTrainBegin(self))
 
     # ------------------------------------------------------------------ optimisation
 
@@ -254,6 +261,14 @@ class CogitoTrainer(Trainer):
             state = torch.load(path, map_location=self.args.device, weights_only=True)
             self.concept_regularizer.load_state_dict(state)
         super()._load_optimizer_and_scheduler(checkpoint)
+
+
+class _ResetThroughputAtTrainBegin(TrainerCallback):
+    def __init__(self, trainer: CogitoTrainer):
+        self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.trainer._reset_log_accumulators()
 
 
 def _average_gradient_across_processes(parameter: torch.Tensor) -> None:

@@ -39,8 +39,11 @@ def test_demo_produces_every_artefact(tmp_path, corpus_cache, monkeypatch, capsy
     row = find_run(read_log(out / "experiment_log.md"), summary["run_id"])
     assert "austen" in row.conclusion and row.effective_rank.of == 8
     # the model card and a Hub-ready folder that loads through the Auto classes
-    card = (out / "hub" / "README.md").read_text()
-    assert "model-index" in card or "pipeline_tag: fill-mask" in card
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / "hub" / "README.md")
+    assert card.data.pipeline_tag == "fill-mask" and "concept-encoder" in card.data.tags
+    assert summary["run_id"] in card.text
     model = AutoModel.from_pretrained(out / "hub", trust_remote_code=True)
     assert model.config.concept_num == 8
     assert "summary" in capsys.readouterr().out

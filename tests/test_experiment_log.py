@@ -268,3 +268,22 @@ def test_a_failed_write_leaves_the_original_log_and_no_temp_file(log_copy, monke
         append_run(log_copy, {"Run ID": NEW_RUN})
     assert log_copy.read_bytes() == before
     assert sorted(os.listdir(log_copy.parent)) == ["log.md"]
+
+
+def _append_many(path: str, prefix: str, count: int) -> None:
+    for i in range(count):
+        append_run(path, {"Run ID": f"`{prefix}_mlm_H64L2C8_20260101_{i:06d}`"})
+
+
+def test_concurrent_writers_lose_no_row(tmp_path):
+    import multiprocessing
+
+    log = tmp_path / "log.md"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_append_many, args=(str(log), name, 15)) for name in ("weighted", "perceiver")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    assert len(read_log(log)) == 30

@@ -432,3 +432,18 @@ def test_cli_runs_a_local_folder_task_given_its_text_columns(tiny_model_dir, tmp
     (result,) = json.loads((tmp_path / "results.json").read_text())["results"]
     assert result["task"] == "SUBJ" and result["metrics"]["accuracy"] == summary["scores"]["SUBJ/concept_attention"]
     assert result["num_train"] == 64 and result["num_validation"] == 40
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--regression", "true"], "--regression.*--text_columns"),
+        (["--label_names", "a", "b"], "--label_names.*--text_columns"),
+        (["--log_head", "mean"], "--experiment_log"),
+    ],
+)
+def test_flags_that_would_be_ignored_are_refused(flags, message):
+    from cogito.glue import parse_args
+
+    with pytest.raises(ValueError, match=message):
+        parse_args(["--model_name_or_path", "m", "--output_dir", "o", "--tasks", "sst2", *flags])

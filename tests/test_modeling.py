@@ -280,9 +280,21 @@ def test_gradient_checkpointing_gives_the_same_gradients(decoder_type):
     checkpointed = copy.deepcopy(plain)
     checkpointed.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     assert checkpointed.is_activation_checkpointing
+    calls = []
+    for module in checkpointed.modules():
+        if getattr(module, "gradient_checkpointing", False):
+            original = module._gradient_checkpointing_func
+
+            def counting(*args, _original=original, **kwargs):
+                calls.append(1)
+                return _original(*args, **kwargs)
+
+            module._gradient_checkpointing_func = counting
     input_ids, attention_mask, labels = batch(config)
     for model in (plain, checkpointed):
         model(input_ids, attention_mask=attention_mask, labels=labels).loss.backward()
+    decoder_layers = 0 if decoder_type == "weighted" else config.num_decoder_layers
+    assert len(calls) == config.num_hidden_layers + decoder_layers  # every layer really recomputed
     for (name, a), (_, b) in zip(plain.named_parameters(), checkpointed.named_parameters()):
         assert (a.grad is None) == (b.grad is None), name
         if a.grad is not None:
@@ -364,3 +376,25 @@ def test_torch_compile_matches_eager_without_recompiling_for_each_masked_count()
         if step == 1:  # dynamo specialises sizes 0/1 once; after that one graph serves every count
             graphs_after_warmup = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs_after_warmup
+
+
+@pytest.mark.parametrize("decoder_type", ["weighted", "perceiver_posonly"])
+def test_position_only_decoders_train_on_tsdae_batches_with_longer_targets(decoder_type, tiny_tokenizer):
+    from cogito.data import TSDAECollator
+
+    config = tiny_config(decoder_type=decoder_type)
+    model = CogitoForMaskedLM(config)
+    collator = TSDAECollator(tiny_tokenizer, seed=0)
+    examples = [tiny_tokenizer(text) for text in ("the house of his sister was in paris", "a city on the river")]
+    batch = collator(examples)
+    assert batch["labels"].shape[1] > batch["input_ids"].shape[1]  # tokens were deleted
+    out = model(batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    assert out.logits.shape[0] == int((batch["labels"] != -100).sum())
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
+
+
+def test_perceiver_decoder_refuses_targets_longer_than_the_input():
+    model = CogitoForMaskedLM(tiny_config(decoder_type="perceiver"))
+    with pytest.raises(ValueError, match="position-only decoder"):
+        model(torch.ones(1, 4, dtype=torch.long), labels=torch.ones(1, 6, dtype=torch.long))

@@ -12,6 +12,7 @@ whole resulting log before writing, and replace the file atomically.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import datetime as dt
 import difflib
 import html
@@ -132,7 +133,7 @@ class RunRecord:
     num_concepts: int | None = None
     pretraining_data: str | None = None
     machine: str | None = None
-    epochs: int | None = None
+    epochs: float | None = None
     concept_losses: list[str] = field(default_factory=list)
     loss_weighting: str | None = None
     loss_weight: float | None = None
@@ -495,7 +496,7 @@ def _record(table: _Table, line: str, index: int, source: str) -> RunRecord:
         num_concepts=concepts,
         pretraining_data=read("pretraining_data", _text_or_none),
         machine=read("machine", _text_or_none),
-        epochs=read("epochs", _parse_optional_int),
+        epochs=read("epochs", _parse_optional_float),
         concept_losses=losses,
         loss_weighting=weighting,
         loss_weight=weight,
@@ -589,12 +590,34 @@ def _line_ending(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock around a read-modify-write of the log, so a pretraining run
+    appending and a GLUE run updating at the same moment both land.
+
+    The lock is on the log's folder: the file itself is replaced on every write, and a lock on a
+    replaced inode would not exclude the next writer. No lock file is left behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # closing releases the lock
+
+
 def append_run(path: str | os.PathLike[str], cells: Mapping[str, str]) -> RunRecord:
     """Add a row (cells by column name, missing ones ``--``) to the last run table of the log.
 
     Creates the log with a title and the standard header when ``path`` does not exist.
     """
     path = Path(path)
+    with _locked(path):
+        return _append_run(path, cells)
+
+
+def _append_run(path: Path, cells: Mapping[str, str]) -> RunRecord:
     text = _read_text(path) if path.exists() else new_log_text()
     lines = _split_lines(text)
     tables = _scan(lines, str(path))
@@ -620,6 +643,11 @@ def append_run(path: str | os.PathLike[str], cells: Mapping[str, str]) -> RunRec
 def update_run(path: str | os.PathLike[str], run_id: str, updates: Mapping[str, str]) -> RunRecord:
     """Replace cells of the row ``run_id``; every other byte of the file stays as it was."""
     path = Path(path)
+    with _locked(path):
+        return _update_run(path, run_id, updates)
+
+
+def _update_run(path: Path, run_id: str, updates: Mapping[str, str]) -> RunRecord:
     text = _read_text(path)
     lines = _split_lines(text)
     records = parse_log(text, str(path))
