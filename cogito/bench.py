@@ -97,6 +97,7 @@ DEFAULTS = dict(
     threads=None,
     seed=0,
     skip_memory=False,
+    gradient_checkpointing=False,
     profile=None,
     output_dir="bench_out",
 )
@@ -142,6 +143,7 @@ class BenchSettings:
     threads: int | None = None
     seed: int = 0
     skip_memory: bool = False
+    gradient_checkpointing: bool = False
     profile: int | None = None
     output_dir: str = "bench_out"
 
@@ -325,6 +327,8 @@ def build_model(name: str, settings: BenchSettings, seq_len: int, attn_implement
             attn_implementation=attn_implementation,
         )
         model = CogitoForMaskedLM(config)
+        if settings.gradient_checkpointing:
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     elif name == "bert":
         from transformers import BertConfig, BertForMaskedLM
 
@@ -899,6 +903,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--threads", type=int, help="torch threads (default: torch.get_num_threads())")
     add("--seed", type=int, help=f"seed of weights and batches (default {d['seed']})")
     add("--skip_memory", action="store_true", default=None, help="do not spawn the memory-measuring subprocesses")
+    add(
+        "--gradient_checkpointing",
+        action="store_true",
+        default=None,
+        help="recompute Cogito's layers in the backward pass (trades time for activation memory)",
+    )
     add("--profile", type=int, metavar="N", help="also profile one training step of each model at this N")
     add("--output_dir", help=f"where bench.md, bench.json and bench.png go (default {d['output_dir']})")
     add("--tiny", action="store_true", help="a preset that runs in seconds (H=64, L=2, V=1000, N=64 128); flags override it")

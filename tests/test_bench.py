@@ -157,3 +157,14 @@ def test_tiny_bench_measures_memory_in_a_fresh_process(tiny_run):
         assert train["peak_mb"] >= train["resident_before_mb"] > 0
         assert train["activation_mb"] > 0
     assert set(result["memory_slopes_mb_per_1k_tokens"]) == set(MODELS)
+
+
+def test_gradient_checkpointing_flag_reaches_the_cogito_model():
+    from cogito.bench import BenchSettings, build_model
+
+    settings = BenchSettings(sizes=[64], hidden_size=64, num_layers=2, num_heads=2, vocab_size=1000, concepts=8,
+                             gradient_checkpointing=True)
+    model = build_model("cogito", settings, 64)
+    assert model.is_activation_checkpointing
+    assert not build_model("cogito", BenchSettings(sizes=[64], hidden_size=64, num_layers=2, num_heads=2,
+                                                   vocab_size=1000, concepts=8), 64).is_activation_checkpointing
