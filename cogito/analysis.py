@@ -13,13 +13,14 @@ import json
 import math
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from ._io import atomic_write
 
 REPORT_JSON = "concept_report.json"
 SUMMARY_TXT = "concept_summary.txt"
@@ -286,21 +287,8 @@ def format_summary(metrics: dict[str, float], grades: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
-    """Write through ``write(handle)`` into a temp file beside ``path``, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as file:
-            write(file)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
 def _save_figure(figure: Any, path: Path) -> Path:
-    _atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=100), mode="wb")
+    atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=100), binary=True)
     return path
 
 
@@ -382,9 +370,9 @@ def write_report(concept_states: Tensor, output_dir: str | os.PathLike[str]) -> 
     grades = grade_geometry(metrics)
     out = Path(output_dir)
     payload = {"metrics": metrics, "grades": grades}
-    _atomic_write(out / REPORT_JSON, lambda file: json.dump(payload, file, indent=2, allow_nan=False))
+    atomic_write(out / REPORT_JSON, lambda file: json.dump(payload, file, indent=2, allow_nan=False))
     summary = format_summary(metrics, grades)
-    _atomic_write(out / SUMMARY_TXT, lambda file: file.write(summary))
+    atomic_write(out / SUMMARY_TXT, lambda file: file.write(summary))
     save_plots(concept_states, out)
     return metrics
 

@@ -132,7 +132,6 @@ class _Reader:
         sexp_type = flags & 0xFF
         levels = flags >> 12
         has_attr = bool(flags & (1 << 9))
-        has_tag = bool(flags & (1 << 10))
 
         if sexp_type == NILVALUE_SXP:
             return None

@@ -24,6 +24,7 @@ from typing import Any
 from transformers import HfArgumentParser, TrainerCallback, set_seed
 from transformers.utils import logging
 
+from ._io import atomic_write_text
 from .configuration_cogito import DECODER_TYPES, CogitoConfig
 from .losses import DEFAULT_FIXED_LOSS_WEIGHT
 from .trainer import CogitoTrainer, CogitoTrainingArguments, NonFiniteLossError, latest_complete_checkpoint
@@ -159,10 +160,7 @@ class WandbRunConfigCallback(TrainerCallback):
 
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
 
 
 def _dataset_label(data_args: DataArguments) -> str:

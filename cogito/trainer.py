@@ -21,6 +21,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
 
+from ._io import atomic_write
 from .analysis import concept_geometry
 from .losses import CONCEPT_LOSSES, LOSS_WEIGHTINGS, ConceptRegularizer, parse_concept_losses
 
@@ -245,10 +246,8 @@ class CogitoTrainer(Trainer):
         # Written before trainer_state.json, which marks a checkpoint complete.
         super()._save_optimizer_and_scheduler(output_dir)
         if self.args.should_save and any(True for _ in self.concept_regularizer.parameters()):
-            path = Path(output_dir) / REGULARIZER_STATE_NAME
-            temporary = path.with_suffix(".tmp")
-            torch.save(self.concept_regularizer.state_dict(), temporary)
-            os.replace(temporary, path)
+            state = self.concept_regularizer.state_dict()
+            atomic_write(Path(output_dir) / REGULARIZER_STATE_NAME, lambda handle: torch.save(state, handle), binary=True)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         if checkpoint is not None and any(True for _ in self.concept_regularizer.parameters()):

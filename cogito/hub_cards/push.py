@@ -31,7 +31,6 @@ the verification subprocess runs without it.
 from __future__ import annotations
 
 import argparse
-import collections
 import dataclasses
 import json
 import os
@@ -51,7 +50,6 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from .card import CogitoCardData, card_data_from_run, render_card
 from .cli import count_safetensors_parameters, mask_token_from_dir
 from .log import RunRecord, find_run, read_log
-from .naming import repo_name_for_run
 
 DEFAULT_LOG = Path("experiments/experiment_log.md")
 RUN_FILE = "cogito_run.json"
