@@ -43,7 +43,7 @@ def test_demo_produces_every_artefact(tmp_path, corpus_cache, monkeypatch, capsy
 
     card = ModelCard.load(out / "hub" / "README.md")
     assert card.data.pipeline_tag == "fill-mask" and "concept-encoder" in card.data.tags
-    assert summary["run_id"] in card.text
+    assert summary["run_id"].replace("_", "\\_") in card.text  # Markdown-escaped run id
     model = AutoModel.from_pretrained(out / "hub", trust_remote_code=True)
     assert model.config.concept_num == 8
     assert "summary" in capsys.readouterr().out
