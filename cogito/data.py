@@ -121,12 +121,16 @@ def load_text_datasets(
     text_column: str | None = None,
     validation_split_percentage: float = 2,
     seed: int = 42,
+    validation_split_name: str = "validation",
 ) -> datasets.DatasetDict:
     """Raw text as a ``DatasetDict`` with ``train`` and ``validation`` and one ``text`` column.
 
     Sources, in order: local files (``train_file`` [+ ``validation_file``]), a Hub dataset
     (``dataset_name`` [+ ``dataset_config_name``]), else the built-in offline corpus. Without a
     validation set, ``validation_split_percentage`` % of train is split off with ``seed``.
+    ``validation_split_name`` picks a Hub dataset's evaluation split (Minipile's research eval
+    set is its 10k-document ``test`` split); a name the dataset lacks is an error. Local files
+    and the built-in corpus always use their own validation data.
     Empty lines are dropped.
     """
     if train_file is not None and dataset_name is not None:
@@ -165,8 +169,11 @@ def load_text_datasets(
     train = raw["train"]
     column = _pick_text_column(train.column_names, train.features, text_column)
     out = {"train": _only_text(train, column)}
-    if "validation" in raw:
-        out["validation"] = _only_text(raw["validation"], column)
+    evaluation_split = validation_split_name if dataset_name is not None else "validation"
+    if evaluation_split != "validation" and evaluation_split not in raw:
+        raise ValueError(f"--validation_split_name {evaluation_split!r} is not a split of {source}; splits: {list(raw)}")
+    if evaluation_split in raw:
+        out["validation"] = _only_text(raw[evaluation_split], column)
     if len(out["train"]) == 0:
         raise ValueError(f"No text in the training data from {source}: every row of {column!r} is empty")
     if "validation" not in out:

@@ -65,6 +65,9 @@ class DataArguments:
     validation_split_percentage: float = field(
         default=2, metadata={"help": "Percent of train held out when there is no validation set."}
     )
+    validation_split_name: str = field(
+        default="validation", metadata={"help": "Evaluation split of a Hub dataset (the research runs used Minipile's 'test')."}
+    )
     max_seq_length: int = field(default=512, metadata={"help": "Tokens per example (packed blocks or truncation)."})
     mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens chosen for prediction."})
     whole_word_masking: bool = field(default=False, metadata={"help": "Mask every piece of a chosen word."})
@@ -283,6 +286,7 @@ def pretrain(
         text_column=data_args.text_column,
         validation_split_percentage=data_args.validation_split_percentage,
         seed=training_args.seed,
+        validation_split_name=data_args.validation_split_name,
     )
     tokenizer_name = model_args.tokenizer_name or model_args.model_name_or_path
     if tokenizer_name is not None:

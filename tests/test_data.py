@@ -277,3 +277,26 @@ def test_tsdae_collator_deletes_about_60_percent_and_labels_the_original(raw, to
     assert 0.3 < kept_total / content_total < 0.5
     with pytest.raises(ValueError, match="deletion_ratio.*1.5"):
         TSDAECollator(tokenizer, deletion_ratio=1.5)
+
+
+def test_validation_split_name_applies_to_hub_datasets_only(tmp_path):
+    from cogito.data import load_text_datasets
+
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(f"line number {i} of the text" for i in range(50)) + "\n")
+    # Local files keep their own validation data whatever the Hub split name says.
+    data = load_text_datasets(train_file=str(train), validation_split_name="test")
+    assert set(data) == {"train", "validation"} and len(data["validation"]) >= 1
+
+
+def test_validation_split_name_picks_the_datasets_eval_split(tmp_path):
+    from cogito.data import load_text_datasets
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "train.txt").write_text("\n".join(f"train line {i}" for i in range(20)) + "\n")
+    (folder / "test.txt").write_text("\n".join(f"test line {i}" for i in range(7)) + "\n")
+    data = load_text_datasets(dataset_name=str(folder), validation_split_name="test")
+    assert len(data["validation"]) == 7 and data["validation"][0]["text"].startswith("test line")
+    with pytest.raises(ValueError, match="'dev' is not a split.*train.*test"):
+        load_text_datasets(dataset_name=str(folder), validation_split_name="dev")

@@ -77,3 +77,8 @@ def test_recipe_glue_protocol_parses_with_cogito_glue(name):
     assert args.learning_rate == 1e-5 and args.per_device_train_batch_size == 96
     assert args.max_seq_length == 128 and args.warmup_steps == 100
     assert args.heads == ["via_decoder"] and args.tasks == ["mrpc", "stsb", "qqp", "mnli"]
+
+
+def test_recipes_evaluate_on_minipile_test_split_like_the_research_runs(capsys):
+    cli_main(["--recipe", "perceiver_mlm_l6", "--dry-run"])
+    assert json.loads(capsys.readouterr().out)["data"]["validation_split_name"] == "test"
