@@ -1,4 +1,4 @@
-"""`cogito smoke`: a one-minute health check of the model package.
+"""`cogito smoke`: a ten-second health check of the model package.
 
 Builds a tiny concept encoder and a WordPiece tokenizer over a handful of sentences, fits it to
 them for a few steps, saves a Hub-style folder, reloads it in a fresh Python process through
