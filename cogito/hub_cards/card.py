@@ -25,9 +25,11 @@ DEFAULT_NAMESPACE = "cogito"
 DEFAULT_MASK_TOKEN = "[MASK]"
 COLLAPSE_THRESHOLD_PERCENT = 10.0
 BEST_EPOCH_NOTE = (
-    "Scores are copied from the experiment log: for each task the best fine-tuning epoch on the "
-    "GLUE validation set, i.e. selected on the same data they report. They are optimistic and are "
-    "not test-set results."
+    "Scores are copied from the experiment log and are GLUE validation-set results, not test-set "
+    "results. The research runs logged before Cogito (up to 2026-02) report each task's best "
+    "fine-tuning epoch on that validation set, i.e. selected on the data they report: optimistic. "
+    "`cogito glue` reports the final epoch, or one picked on data held out from train "
+    "(`--selection heldout`), unless run with `--selection best_on_validation`."
 )
 # Pretraining-data names as logged -> (Hub dataset id, language of its text).
 KNOWN_DATASETS: dict[str, tuple[str, str]] = {"minipile": ("JeanKaddour/minipile", "en")}
