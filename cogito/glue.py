@@ -1,7 +1,8 @@
 """`cogito glue` / `examples/run_glue.py`: fine-tune and evaluate on GLUE (and local) tasks.
 
 One code path for Cogito checkpoints (loaded through the Auto classes with
-`trust_remote_code=True`) and any transformers model (BERT baselines). Heads:
+`trust_remote_code=True`; other repositories run their own code only with --trust_remote_code)
+and any transformers model (BERT baselines). Heads:
 
 * `concept_attention`, `mean`, `via_decoder`: Cogito's `classifier_pooling`;
 * `native`: a non-Cogito model's own sequence-classification head;
@@ -83,6 +84,10 @@ class GlueArguments:
     )
     pair_pooling: str = field(default="mean", metadata={"help": f"Pooling inside the pair head: {', '.join(PAIR_POOLINGS)}."})
     tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model folder's."})
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Run the model repository's own code (always done for local Cogito folders, whose code is Cogito's)."},
+    )
     data_dir: str | None = field(default=None, metadata={"help": "Folder in the GLUE download layout (<TASK>/train.tsv, dev.tsv)."})
     train_file: str | None = field(default=None, metadata={"help": "Explicit train file (.tsv/.csv/.jsonl); one task only."})
     validation_file: str | None = field(default=None, metadata={"help": "Explicit validation file; one task only."})
@@ -149,7 +154,20 @@ def is_cogito(config) -> bool:
     return getattr(config, "model_type", None) == "cogito"
 
 
-def load_tokenizer(model_name_or_path: str, tokenizer_name: str | None = None):
+def trusts_remote_code(model_name_or_path: str, opt_in: bool = False) -> bool:
+    """Whether to run a model's own code: always for a local Cogito folder (its code is Cogito's),
+    otherwise only when the user opted in with --trust_remote_code, as transformers' scripts do."""
+    config = Path(model_name_or_path) / "config.json"
+    if config.is_file():
+        try:
+            if json.loads(config.read_text()).get("model_type") == "cogito":
+                return True
+        except (OSError, ValueError):
+            pass
+    return opt_in
+
+
+def load_tokenizer(model_name_or_path: str, tokenizer_name: str | None = None, trust_remote_code: bool = False):
     """The tokenizer of `tokenizer_name`, else of the model; a folder without one is refused."""
     from transformers import AutoTokenizer
 
@@ -160,7 +178,7 @@ def load_tokenizer(model_name_or_path: str, tokenizer_name: str | None = None):
             f"model folder {folder} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
             "pass --tokenizer_name with the tokenizer it was trained with"
         )
-    return AutoTokenizer.from_pretrained(source, trust_remote_code=True)
+    return AutoTokenizer.from_pretrained(source, trust_remote_code=trusts_remote_code(model_name_or_path, trust_remote_code))
 
 
 def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -229,32 +247,36 @@ class PairClassifier(nn.Module):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-def load_encoder(model_name_or_path: str, pooling: str = "mean") -> nn.Module:
+def load_encoder(model_name_or_path: str, pooling: str = "mean", trust_remote_code: bool = False) -> nn.Module:
     """The base encoder for `pair`/`zero_shot`: `CogitoModel`, a Cogito classifier body, or `AutoModel`."""
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
-    config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=True)
+    trust = trusts_remote_code(model_name_or_path, trust_remote_code)
+    config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust)
     if pooling != "mean":
         if not is_cogito(config):
             raise ValueError(f"pair pooling {pooling!r} needs a Cogito model; {model_name_or_path} is {config.model_type!r} (use mean)")
         model = AutoModelForSequenceClassification.from_pretrained(
-            model_name_or_path, trust_remote_code=True, classifier_pooling=pooling, num_labels=1
+            model_name_or_path, trust_remote_code=trust, classifier_pooling=pooling, num_labels=1
         )
         model.classifier = None  # only `.cogito` and `.pool` are used: no parameter left without gradient
         return model
-    return AutoModel.from_pretrained(model_name_or_path, trust_remote_code=True)
+    return AutoModel.from_pretrained(model_name_or_path, trust_remote_code=trust)
 
 
-def build_model(model_name_or_path: str, task: GlueTask, head: str, pair_pooling: str = "mean") -> nn.Module:
+def build_model(
+    model_name_or_path: str, task: GlueTask, head: str, pair_pooling: str = "mean", trust_remote_code: bool = False
+) -> nn.Module:
     """A fresh model for one fine-tuning: the chosen head on the checkpoint's encoder."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=True)
+    trust = trusts_remote_code(model_name_or_path, trust_remote_code)
+    config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust)
     check_head(head, config, model_name_or_path)
     if head == "pair":
         if not task.is_pair:
             raise ValueError(f"the pair head needs a sentence-pair task; {task.name} has one text column")
-        encoder = load_encoder(model_name_or_path, pair_pooling)
+        encoder = load_encoder(model_name_or_path, pair_pooling, trust)
         dropout = getattr(encoder.config, "hidden_dropout_prob", 0.1)
         return PairClassifier(encoder, encoder.config.hidden_size, task.num_labels, dropout=dropout)
     kwargs: dict[str, Any] = {
@@ -267,7 +289,7 @@ def build_model(model_name_or_path: str, task: GlueTask, head: str, pair_pooling
     if head in COGITO_HEADS:
         kwargs["classifier_pooling"] = head
     model = AutoModelForSequenceClassification.from_pretrained(
-        model_name_or_path, trust_remote_code=True, ignore_mismatched_sizes=True, **kwargs
+        model_name_or_path, trust_remote_code=trust, ignore_mismatched_sizes=True, **kwargs
     )
     # The classifiers' losses are means over the batch: the Trainer must divide them under
     # gradient accumulation, which it skips for models whose forward takes **kwargs.
@@ -406,7 +428,7 @@ def run_zero_shot(task: GlueTask, data: dict[str, dict[str, list]], tokenizer, a
     from transformers import set_seed
 
     set_seed(args.seed)
-    encoder = load_encoder(args.model_name_or_path, "mean")
+    encoder = load_encoder(args.model_name_or_path, "mean", args.trust_remote_code)
     results = []
     for key in task.splits():
         split = _head_rows(data[key], args.max_eval_samples)
@@ -434,7 +456,7 @@ def finetune(task: GlueTask, head: str, data: dict[str, dict[str, list]], tokeni
     from transformers.data.data_collator import DataCollatorWithPadding
 
     set_seed(args.seed)  # before model init: the new head's weights depend on it
-    model = build_model(args.model_name_or_path, task, head, args.pair_pooling)
+    model = build_model(args.model_name_or_path, task, head, args.pair_pooling, args.trust_remote_code)
     max_positions = getattr(model.config if hasattr(model, "config") else model.encoder.config, "max_position_embeddings", None)
     if max_positions is not None and args.max_seq_length > max_positions:
         raise ValueError(
@@ -718,11 +740,13 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
     from transformers import AutoConfig
 
     tasks = tasks_for(args)
-    config = AutoConfig.from_pretrained(args.model_name_or_path, trust_remote_code=True)
+    config = AutoConfig.from_pretrained(
+        args.model_name_or_path, trust_remote_code=trusts_remote_code(args.model_name_or_path, args.trust_remote_code)
+    )
     heads = list(args.heads or [default_head(config)])
     for head in heads:
         check_head(head, config, args.model_name_or_path)
-    tokenizer = load_tokenizer(args.model_name_or_path, args.tokenizer_name)
+    tokenizer = load_tokenizer(args.model_name_or_path, args.tokenizer_name, args.trust_remote_code)
     log_target = find_log_target(args)
     if "wandb" in args.report_to or args.report_to == "all":
         os.environ.setdefault("WANDB_PROJECT", args.wandb_project)

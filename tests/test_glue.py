@@ -447,3 +447,17 @@ def test_flags_that_would_be_ignored_are_refused(flags, message):
 
     with pytest.raises(ValueError, match=message):
         parse_args(["--model_name_or_path", "m", "--output_dir", "o", "--tasks", "sst2", *flags])
+
+
+def test_only_local_cogito_folders_run_their_code_without_opt_in(tmp_path):
+    from cogito.glue import trusts_remote_code
+
+    cogito_folder = tmp_path / "cogito"
+    cogito_folder.mkdir()
+    (cogito_folder / "config.json").write_text('{"model_type": "cogito"}')
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"model_type": "custom-thing"}')
+    assert trusts_remote_code(str(cogito_folder))
+    assert not trusts_remote_code(str(other)) and trusts_remote_code(str(other), opt_in=True)
+    assert not trusts_remote_code("someone/some-hub-model")
