@@ -263,6 +263,10 @@ def format_summary(metrics: dict[str, float], grades: dict[str, str]) -> str:
     vectors = m["num_samples"] * m["num_concepts"]
     # B*C vectors span at most B*C - 1 centred directions: λ_min is 0 by construction.
     isotropy_note = f"  (only {vectors} vectors for H={m['hidden_size']}: use more sentences)" if vectors <= m["hidden_size"] else ""
+    if not isotropy_note and m["isotropy"] < 1e-8:
+        # A LayerNorm output has zero mean over its H features, so every concept vector is
+        # orthogonal to the all-ones direction and the covariance has a zero eigenvalue.
+        isotropy_note = "  (a zero eigenvalue: e.g. LayerNorm outputs are centred, leaving one null direction)"
     rows = [
         ("Effective rank (Σσ/σmax)", f"{m['effective_rank']:.2f} / {rank_dim} ({100 * m['effective_rank_normalized']:.1f}%)",
          grade("effective_rank_normalized")),

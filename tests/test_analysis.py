@@ -510,3 +510,12 @@ def test_cli_uses_tokenizer_name_for_a_folder_without_tokenizer(tmp_path, monkey
     report = json.loads((tmp_path / "out" / analysis.REPORT_JSON).read_text(encoding="utf-8"))
     assert report["metrics"]["num_samples"] == 5  # default --max_samples 512 keeps all 5 non-blank lines
     assert "Wrote:" in capsys.readouterr().out
+
+
+def test_summary_explains_zero_isotropy_of_layernorm_outputs():
+    from cogito.analysis import concept_geometry, format_summary, grade_geometry
+
+    states = torch.nn.functional.layer_norm(torch.randn(64, 8, 16, generator=torch.Generator().manual_seed(0)), (16,))
+    metrics = concept_geometry(states)
+    assert metrics["isotropy"] < 1e-8  # centred vectors: one null direction
+    assert "LayerNorm outputs are centred" in format_summary(metrics, grade_geometry(metrics))
