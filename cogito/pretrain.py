@@ -334,6 +334,12 @@ def pretrain(
     )
 
     # ---- run identity: the same run id (output folder, W&B run) across resumes
+    if output_dir is None and training_args.world_size > 1:
+        # Each process would stamp its own run id (a second apart) and write to its own folder.
+        raise ValueError(
+            f"a {training_args.world_size}-process run needs --output_dir: the processes cannot agree on "
+            "a timestamped runs/<run id> folder by themselves"
+        )
     run_id = previous_run.get("run_id") or run_id_for(config)
     output_dir = output_dir or Path("runs") / run_id
     training_args.output_dir = str(output_dir)

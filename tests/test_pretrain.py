@@ -140,3 +140,17 @@ def test_wandb_offline_run_needs_no_network(tmp_path, corpus_text_file):
     run_id = summary_of(out)["run_id"]
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and runs[0].name.endswith(run_id)
+
+
+def test_multi_process_run_without_output_dir_is_refused(tmp_path, corpus_text_file):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29534",
+                "-m", "cogito.pretrain"]
+    env = dict(os.environ)
+    result = subprocess.run(
+        launcher + ["--train_file", str(corpus_text_file), "--max_steps", "1", "--experiment_log", "none",
+                    "--ddp_backend", "gloo", *TINY],
+        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "needs --output_dir" in result.stdout + result.stderr
+    assert not (tmp_path / "runs").exists()
