@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either."""
+"""File-level helpers shared by the commands: atomic writes (a reader sees the old file or the
+new one, never half of either) and what counts as a saved tokenizer."""
 
 from __future__ import annotations
 
@@ -9,6 +10,26 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+
+# Files a tokenizer may be saved as (fast and slow, WordPiece, BPE, SentencePiece).
+TOKENIZER_FILES: tuple[str, ...] = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+
+
+def has_tokenizer_files(folder: str | os.PathLike[str]) -> bool:
+    """Whether `folder` holds any saved-tokenizer file."""
+    return any((Path(folder) / name).is_file() for name in TOKENIZER_FILES)
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], Any], binary: bool = False) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._io import atomic_write
+from ._io import TOKENIZER_FILES, atomic_write, has_tokenizer_files
 
 REPORT_JSON = "concept_report.json"
 SUMMARY_TXT = "concept_summary.txt"
@@ -440,9 +440,6 @@ def collect_concept_states(
 
 
 # Files of which at least one marks a folder as holding a tokenizer.
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
-                    "sentencepiece.bpe.model", "tokenizer.model")
-
 
 def _positive_int(text: str) -> int:
     try:
@@ -502,8 +499,8 @@ def cli_main(argv: list[str]) -> int:
         parser.error(f"--text_file {str(args.text_file)!r} has no non-blank lines")
 
     model_path = Path(args.model)
-    if args.tokenizer_name is None and model_path.is_dir() and not any((model_path / name).is_file() for name in _TOKENIZER_FILES):
-        parser.error(f"--model folder {str(model_path)!r} has no tokenizer files ({', '.join(_TOKENIZER_FILES)}); "
+    if args.tokenizer_name is None and model_path.is_dir() and not has_tokenizer_files(model_path):
+        parser.error(f"--model folder {str(model_path)!r} has no tokenizer files ({', '.join(TOKENIZER_FILES)}); "
                      "pass --tokenizer_name PATH_OR_ID")
 
     from transformers import AutoModel, AutoTokenizer

@@ -248,7 +248,8 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     with _stage("2/5 concept analysis", timings):
         geometry = analysis_stage(run_dir, output_dir / "analysis", args.analysis_samples, args.max_seq_length)
 
-    with _stage("3/5 GLUE-format evaluation (pretrained vs randomly initialised)", timings):
+    evaluated = "pretrained model" if args.no_baseline else "pretrained vs randomly initialised"
+    with _stage(f"3/5 GLUE-format evaluation ({evaluated})", timings):
         glue = glue_stage(args, run_dir, output_dir, log_path, pretrained["run_id"])
     with _stage("4/5 experiment log", timings):
         from .hub_cards.log import find_run, read_log, update_run

@@ -36,6 +36,7 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import logging
 
+from ._io import TOKENIZER_FILES, has_tokenizer_files
 from .glue_tasks import (
     GLUE_TASKS,
     TASKS,
@@ -59,7 +60,6 @@ SELECTIONS = {
     "best_on_validation": "best_on_validation (optimistic)",
 }
 DEFAULT_TASKS = ("mrpc", "stsb", "qqp", "mnli")  # the research log's default set
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
 # Outputs that are not predictions: never gathered at evaluation (concept states are (N, C, H)).
 NON_PREDICTION_KEYS = ["concept_states", "hidden_states", "attentions"]
 RESULT_COLUMNS = (
@@ -115,7 +115,9 @@ class GlueArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training rows."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep the first N rows of each validation split."})
     report_to: str = field(default="none", metadata={"help": "Trainer loggers: none, wandb, tensorboard, ..."})
-    wandb_project: str = field(default="cogito", metadata={"help": "W&B project (when --report_to includes wandb)."})
+    wandb_project: str | None = field(
+        default=None, metadata={"help": "W&B project (when --report_to includes wandb); default: $WANDB_PROJECT, else 'cogito'."}
+    )
     experiment_log: str | None = field(
         default=None,
         metadata={"help": "Markdown experiment log whose run row gets the Key GLUE Scores (none: not written)."},
@@ -173,7 +175,7 @@ def load_tokenizer(model_name_or_path: str, tokenizer_name: str | None = None, t
 
     source = tokenizer_name or model_name_or_path
     folder = Path(source)
-    if tokenizer_name is None and folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+    if tokenizer_name is None and folder.is_dir() and not has_tokenizer_files(folder):
         raise ValueError(
             f"model folder {folder} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
             "pass --tokenizer_name with the tokenizer it was trained with"
@@ -661,7 +663,7 @@ def find_log_target(args: GlueArguments) -> LogTarget | None:
     model folder's `cogito_run.json` (skipped with a warning when the log lacks that run).
     """
     from .hub_cards.log import find_run, read_log
-    from .pretrain import RUN_FILE
+    from .hub_cards.log import RUN_FILE
 
     if not args.experiment_log or args.experiment_log.lower() == "none":
         if args.run_id:
@@ -749,7 +751,9 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
     tokenizer = load_tokenizer(args.model_name_or_path, args.tokenizer_name, args.trust_remote_code)
     log_target = find_log_target(args)
     if "wandb" in args.report_to or args.report_to == "all":
-        os.environ.setdefault("WANDB_PROJECT", args.wandb_project)
+        if args.wandb_project is not None:
+            os.environ["WANDB_PROJECT"] = args.wandb_project  # the flag wins over the shell
+        os.environ.setdefault("WANDB_PROJECT", "cogito")
         if not os.environ.get("WANDB_API_KEY") and "WANDB_MODE" not in os.environ:
             logger.warning("no WANDB_API_KEY: logging W&B runs offline (WANDB_MODE=offline)")
             os.environ["WANDB_MODE"] = "offline"

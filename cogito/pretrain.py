@@ -26,13 +26,12 @@ from transformers.utils import logging
 
 from ._io import atomic_write_text
 from .configuration_cogito import DECODER_TYPES, CogitoConfig
+from .hub_cards.log import DEFAULT_LOG, RUN_FILE
 from .losses import DEFAULT_FIXED_LOSS_WEIGHT
 from .trainer import CogitoTrainer, CogitoTrainingArguments, NonFiniteLossError, latest_complete_checkpoint
 
 logger = logging.get_logger(__name__)
 
-RUN_FILE = "cogito_run.json"
-DEFAULT_LOG = Path("experiments") / "experiment_log.md"
 
 
 @dataclass
@@ -85,7 +84,10 @@ class ExperimentArguments:
         default=str(DEFAULT_LOG), metadata={"help": "Markdown experiment log the finished run appends its row to; 'none' to skip."}
     )
     machine: str = field(default_factory=platform.node, metadata={"help": "Machine name for the experiment log."})
-    wandb_project: str = field(default="cogito", metadata={"help": "W&B project (when --report_to includes wandb)."})
+    wandb_project: str | None = field(
+        default=None,
+        metadata={"help": "W&B project (when --report_to includes wandb); default: $WANDB_PROJECT, else 'cogito'."},
+    )
 
 
 def run_id_for(config: CogitoConfig, now: datetime | None = None) -> str:
@@ -346,7 +348,9 @@ def pretrain(
     training_args.run_name = training_args.run_name or run_id
     losses = training_args.concept_losses
     architecture = f"H{config.hidden_size}L{config.num_hidden_layers}C{config.concept_num}"
-    os.environ.setdefault("WANDB_PROJECT", experiment_args.wandb_project)
+    if experiment_args.wandb_project is not None:
+        os.environ["WANDB_PROJECT"] = experiment_args.wandb_project  # the flag wins over the shell
+    os.environ.setdefault("WANDB_PROJECT", "cogito")
     # This run's W&B identity, whatever an earlier run in this process (or the shell) left set.
     os.environ["WANDB_RUN_ID"] = run_id
     os.environ["WANDB_RESUME"] = "allow"

@@ -154,3 +154,13 @@ def test_multi_process_run_without_output_dir_is_refused(tmp_path, corpus_text_f
     assert result.returncode != 0
     assert "needs --output_dir" in result.stdout + result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_wandb_project_flag_wins_over_the_environment(tmp_path, corpus_text_file, monkeypatch):
+    from cogito.pretrain import parse_args, pretrain
+
+    monkeypatch.setenv("WANDB_PROJECT", "from-the-shell")
+    parsed = parse_args(["--train_file", str(corpus_text_file), "--output_dir", str(tmp_path / "run"),
+                         "--max_steps", "1", "--experiment_log", "none", *TINY, "--wandb_project", "from-the-flag"])
+    pretrain(*parsed)
+    assert os.environ["WANDB_PROJECT"] == "from-the-flag"

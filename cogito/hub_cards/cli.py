@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .card import DEFAULT_NAMESPACE, card_data_from_run, render_card
-from .log import atomic_write_text, find_run, read_log
+from .log import DEFAULT_LOG, atomic_write_text, find_run, read_log
 
-DEFAULT_LOG = Path("experiments/experiment_log.md")
 _SAFE_DIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 

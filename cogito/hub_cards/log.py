@@ -24,6 +24,11 @@ from pathlib import Path
 
 from .._io import atomic_write_text
 
+# The project's run registry, relative to where the commands run.
+DEFAULT_LOG = Path("experiments") / "experiment_log.md"
+# Written by `cogito pretrain` into every run folder; ties the folder to its row of the log.
+RUN_FILE = "cogito_run.json"
+
 STANDARD_COLUMNS: tuple[str, ...] = (
     "Date",
     "Run ID / Model Type",

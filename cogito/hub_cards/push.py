@@ -49,10 +49,9 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from .card import CogitoCardData, card_data_from_run, render_card
 from .cli import count_safetensors_parameters, mask_token_from_dir
-from .log import RunRecord, find_run, read_log
+from .._io import TOKENIZER_FILES
+from .log import DEFAULT_LOG, RUN_FILE, RunRecord, find_run, read_log
 
-DEFAULT_LOG = Path("experiments/experiment_log.md")
-RUN_FILE = "cogito_run.json"
 CODE_FILES: tuple[str, ...] = ("configuration_cogito.py", "modeling_cogito.py")
 # Every Auto class the card and the Hub widget rely on; transformers' save_pretrained writes only
 # the saved class, so a folder missing one of these cannot serve that class.
@@ -61,19 +60,6 @@ REQUIRED_AUTO_CLASSES: tuple[str, ...] = (
     "AutoModel",
     "AutoModelForMaskedLM",
     "AutoModelForSequenceClassification",
-)
-# Files a tokenizer may be saved as (fast and slow, WordPiece, BPE, SentencePiece).
-TOKENIZER_FILES: tuple[str, ...] = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.model",
-    "spiece.model",
-    "sentencepiece.bpe.model",
 )
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
