@@ -438,6 +438,26 @@ class CogitoModel(CogitoPreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        output_attentions: bool | None,
+        output_hidden_states: bool | None,
+    ) -> tuple[torch.Tensor, CogitoModelOutput]:
+        """What every head needs: the checked position ids `(B, N)` and the encoder's output."""
+        position_ids = self._position_ids(input_ids, position_ids)
+        encoded = self(
+            input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        return position_ids, encoded
+
     def _position_ids(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None) -> torch.Tensor:
         seq_len = input_ids.shape[1]
         if seq_len > self.config.max_position_embeddings:
@@ -490,14 +510,8 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
         **kwargs,
     ) -> CogitoMaskedLMOutput | tuple:
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        position_ids = self.cogito._position_ids(input_ids, position_ids)
-        encoded = self.cogito(
-            input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
+        position_ids, encoded = self.cogito.encode(
+            input_ids, attention_mask, position_ids, output_attentions, output_hidden_states
         )
         concepts = encoded.last_hidden_state
         loss = None
@@ -657,14 +671,8 @@ class CogitoForSequenceClassification(CogitoPreTrainedModel):
         **kwargs,
     ) -> CogitoSequenceClassifierOutput | tuple:
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        position_ids = self.cogito._position_ids(input_ids, position_ids)
-        encoded = self.cogito(
-            input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
+        position_ids, encoded = self.cogito.encode(
+            input_ids, attention_mask, position_ids, output_attentions, output_hidden_states
         )
         concepts = encoded.last_hidden_state
         pooled = self.pool(concepts, input_ids, attention_mask, position_ids)
