@@ -4,7 +4,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: setup demo smoke test
+.PHONY: setup demo smoke lint test
 
 setup:
 	bash scripts/setup_env.sh
@@ -15,5 +15,9 @@ demo: setup
 smoke: setup
 	.venv/bin/cogito smoke
 
-test: setup
+lint: setup
+	.venv/bin/ruff format --check .
+	.venv/bin/ruff check .
+
+test: lint
 	WANDB_MODE=offline .venv/bin/python -m pytest

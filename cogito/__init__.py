@@ -12,8 +12,8 @@ from transformers import (
     AutoModelForSequenceClassification,
 )
 
-from .configuration_cogito import CogitoConfig
-from .modeling_cogito import (
+from cogito.configuration_cogito import CogitoConfig
+from cogito.modeling_cogito import (
     CogitoForMaskedLM,
     CogitoForSequenceClassification,
     CogitoModel,

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-
 # Files a tokenizer may be saved as (fast and slow, WordPiece, BPE, SentencePiece).
 TOKENIZER_FILES: tuple[str, ...] = (
     "tokenizer.json",

@@ -180,7 +180,8 @@ class CogitoConfig(PretrainedConfig):
             or self.token_embedding_dim < 1
         ):
             raise ValueError(
-                f"CogitoConfig.token_embedding_dim must be None or a positive integer, got {self.token_embedding_dim!r}"
+                f"CogitoConfig.token_embedding_dim must be None or a positive integer, got "
+                f"{self.token_embedding_dim!r}"
             )
         for name, allowed in (
             ("decoder_type", DECODER_TYPES),
@@ -216,7 +217,8 @@ class CogitoConfig(PretrainedConfig):
                 isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.vocab_size
             ):
                 raise ValueError(
-                    f"CogitoConfig.{name} must be None or a token id in [0, vocab_size={self.vocab_size}), got {value!r}"
+                    f"CogitoConfig.{name} must be None or a token id in [0, vocab_size={self.vocab_size}), got "
+                    f"{value!r}"
                 )
 
 

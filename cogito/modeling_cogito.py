@@ -119,9 +119,7 @@ def key_padding_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) ->
 def sinusoidal_codes(num: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """Fixed sine/cosine codes `(num, dim)` as in Vaswani et al. 2017."""
     position = torch.arange(num, device=device, dtype=torch.float32)[:, None]
-    frequency = torch.exp(
-        torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim)
-    )
+    frequency = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
     codes = torch.zeros(num, dim, device=device, dtype=torch.float32)
     codes[:, 0::2] = torch.sin(position * frequency)
     codes[:, 1::2] = torch.cos(position * frequency)[:, : dim // 2]
@@ -163,7 +161,9 @@ class CogitoAttention(nn.Module):
         # Attention maps exist only on the eager path; asking for them selects it for this call.
         attention_fn = eager_attention_forward
         if not output_attentions:
-            attention_fn = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+            attention_fn = ALL_ATTENTION_FUNCTIONS.get_interface(
+                self.config._attn_implementation, eager_attention_forward
+            )
         output, weights = attention_fn(
             self,
             query,

@@ -79,7 +79,7 @@ def corpus_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def corpus_text_file(corpus_cache, tmp_path_factory):
     """A few thousand lines of the built-in corpus (real Austen + WordNet text) as one txt file."""
-    from cogito.corpus import builtin_text_files
+    from cogito.data.corpus import builtin_text_files
 
     files = builtin_text_files(corpus_cache)
     lines = files["train"].read_text().splitlines()[:4000]

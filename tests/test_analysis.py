@@ -1,4 +1,4 @@
-"""Tests of cogito.analysis: metrics against hand-computed values on constructed concept states."""
+"""Tests of cogito.evaluation.analysis: metrics against hand-computed values on constructed concept states."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from cogito import analysis
-from cogito.analysis import (
+from cogito.evaluation import analysis
+from cogito.evaluation.analysis import (
     collect_concept_states,
     concept_geometry,
     format_summary,
@@ -49,6 +49,7 @@ def _with_spectrum(singular_values: list[float], concepts: int, hidden: int, see
 
 
 # ---------------------------------------------------------------- spectrum of the mean matrix
+
 
 def test_orthonormal_concepts_have_full_effective_rank():
     concepts, hidden = 8, 16
@@ -120,6 +121,7 @@ def test_effective_rank_uses_the_batch_mean_matrix():
 
 
 # ---------------------------------------------------------------- pairwise and cloud metrics
+
 
 def test_identical_concepts_have_cosine_one_and_uniformity_one():
     generator = torch.Generator().manual_seed(2)
@@ -193,6 +195,7 @@ def test_metrics_are_plain_python_numbers():
 
 # ---------------------------------------------------------------- bad input
 
+
 @pytest.mark.parametrize(
     ("states", "message"),
     [
@@ -216,9 +219,17 @@ def test_non_tensor_raises_type_error():
 
 # ---------------------------------------------------------------- grades and summary
 
+
 def _metrics(**overrides: float) -> dict[str, float]:
-    base = {"effective_rank_normalized": 0.9, "top1_dominance": 0.01, "mean_abs_cosine": 0.05,
-            "uniformity": 0.02, "isotropy": 0.5, "collapsed_dimensions": 0, "hidden_size": 512}
+    base = {
+        "effective_rank_normalized": 0.9,
+        "top1_dominance": 0.01,
+        "mean_abs_cosine": 0.05,
+        "uniformity": 0.02,
+        "isotropy": 0.5,
+        "collapsed_dimensions": 0,
+        "hidden_size": 512,
+    }
     base.update(overrides)
     return base
 
@@ -229,8 +240,16 @@ def test_grades_of_healthy_metrics_are_all_good():
 
 def test_grades_of_the_logged_collapsed_run_are_poor():
     # Rank 5.07 / 128 from the research log.
-    grades = grade_geometry(_metrics(effective_rank_normalized=5.07 / 128, top1_dominance=1 / 5.07,
-                                     mean_abs_cosine=0.8, uniformity=0.6, isotropy=1e-4, collapsed_dimensions=60))
+    grades = grade_geometry(
+        _metrics(
+            effective_rank_normalized=5.07 / 128,
+            top1_dominance=1 / 5.07,
+            mean_abs_cosine=0.8,
+            uniformity=0.6,
+            isotropy=1e-4,
+            collapsed_dimensions=60,
+        )
+    )
     assert set(grades.values()) == {"poor"}
     assert set(grades) == set(analysis.GRADE_ORDER)
 
@@ -272,6 +291,7 @@ def test_format_summary_shows_rank_in_the_logs_notation():
 
 # ---------------------------------------------------------------- files
 
+
 def test_save_plots_writes_non_empty_pngs(tmp_path):
     states = torch.randn(4, 6, 10)
     paths = save_plots(states, tmp_path / "plots")
@@ -293,10 +313,12 @@ def test_write_report_json_round_trips(tmp_path):
     summary = (tmp_path / analysis.SUMMARY_TXT).read_text(encoding="utf-8")
     assert summary == format_summary(metrics, report["grades"])
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
-        [analysis.SPECTRUM_PNG, analysis.SIMILARITY_PNG, analysis.USAGE_PNG])
+        [analysis.SPECTRUM_PNG, analysis.SIMILARITY_PNG, analysis.USAGE_PNG]
+    )
 
 
 # ---------------------------------------------------------------- collecting states from a model
+
 
 def _tiny_tokenizer():
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
@@ -308,9 +330,16 @@ def _tiny_tokenizer():
     backend.normalizer = normalizers.BertNormalizer(lowercase=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
 
 
 class _ConceptDouble(nn.Module):
@@ -383,13 +412,21 @@ def test_collect_concept_states_rejects_bad_arguments(kwargs, error, message):
 
 # ---------------------------------------------------------------- command line
 
+
 def test_cli_help_explains_every_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
         analysis.cli_main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--model", "--tokenizer_name", "--text_file", "--max_samples", "--batch_size",
-                   "--max_length", "--output_dir"):
+    for option in (
+        "--model",
+        "--tokenizer_name",
+        "--text_file",
+        "--max_samples",
+        "--batch_size",
+        "--max_length",
+        "--output_dir",
+    ):
         assert option in out
 
 
@@ -423,11 +460,19 @@ def test_summary_explains_zero_isotropy_from_too_few_vectors():
 
 # ---------------------------------------------------------------- with the real Cogito model
 
+
 def _tiny_config():
     from cogito import CogitoConfig
 
-    return CogitoConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, concept_num=8, max_position_embeddings=64)
+    return CogitoConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        concept_num=8,
+        max_position_embeddings=64,
+    )
 
 
 def test_collect_concept_states_from_cogito_heads():
@@ -468,9 +513,29 @@ def test_cli_end_to_end_on_saved_cogito_model(tmp_path):
     # Through the `cogito` dispatcher in a fresh process; HF_HOME (set by the fixture) is inherited, so
     # any trust_remote_code module cache would land in this test's temp dir.
     result = subprocess.run(
-        [sys.executable, "-m", "cogito.cli", "analyze", "--model", str(model_dir), "--text_file", str(text_file),
-         "--max_samples", "4", "--batch_size", "3", "--max_length", "16", "--output_dir", str(out_dir)],
-        capture_output=True, text=True, env=dict(os.environ), cwd=Path(__file__).resolve().parents[1], timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "cogito.cli",
+            "analyze",
+            "--model",
+            str(model_dir),
+            "--text_file",
+            str(text_file),
+            "--max_samples",
+            "4",
+            "--batch_size",
+            "3",
+            "--max_length",
+            "16",
+            "--output_dir",
+            str(out_dir),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads((out_dir / analysis.REPORT_JSON).read_text(encoding="utf-8"))
@@ -478,8 +543,13 @@ def test_cli_end_to_end_on_saved_cogito_model(tmp_path):
     assert (report["metrics"]["num_concepts"], report["metrics"]["hidden_size"]) == (8, 32)
     assert set(report["grades"]) == set(analysis.GRADE_ORDER)
     assert "Concept geometry: 4 samples, C=8 concepts, H=32" in result.stdout
-    for name in (analysis.REPORT_JSON, analysis.SUMMARY_TXT, analysis.SPECTRUM_PNG, analysis.SIMILARITY_PNG,
-                 analysis.USAGE_PNG):
+    for name in (
+        analysis.REPORT_JSON,
+        analysis.SUMMARY_TXT,
+        analysis.SPECTRUM_PNG,
+        analysis.SIMILARITY_PNG,
+        analysis.USAGE_PNG,
+    ):
         assert str(out_dir / name) in result.stdout
         assert (out_dir / name).stat().st_size > 0
 
@@ -502,9 +572,18 @@ def test_cli_uses_tokenizer_name_for_a_folder_without_tokenizer(tmp_path, monkey
         return CogitoModel(_tiny_config())
 
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", fake_from_pretrained)
-    code = analysis.cli_main(["--model", str(model_dir), "--tokenizer_name", str(tokenizer_dir),
-                              "--text_file", str(_write_texts(tmp_path / "texts.txt")),
-                              "--output_dir", str(tmp_path / "out")])
+    code = analysis.cli_main(
+        [
+            "--model",
+            str(model_dir),
+            "--tokenizer_name",
+            str(tokenizer_dir),
+            "--text_file",
+            str(_write_texts(tmp_path / "texts.txt")),
+            "--output_dir",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 0
     assert loaded == [str(model_dir)]
     report = json.loads((tmp_path / "out" / analysis.REPORT_JSON).read_text(encoding="utf-8"))
@@ -513,7 +592,7 @@ def test_cli_uses_tokenizer_name_for_a_folder_without_tokenizer(tmp_path, monkey
 
 
 def test_summary_explains_zero_isotropy_of_layernorm_outputs():
-    from cogito.analysis import concept_geometry, format_summary, grade_geometry
+    from cogito.evaluation.analysis import concept_geometry, format_summary, grade_geometry
 
     states = torch.nn.functional.layer_norm(torch.randn(64, 8, 16, generator=torch.Generator().manual_seed(0)), (16,))
     metrics = concept_geometry(states)

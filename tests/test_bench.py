@@ -6,12 +6,16 @@ The benchmark itself is not a test: here it runs only at H=64, L=2, N=64/128, V=
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from cogito.bench import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from bench import (  # noqa: E402
     DEFAULTS,
     MODELS,
     TINY,
@@ -27,6 +31,7 @@ from cogito.bench import (
     model_flops,
     settings_from_args,
 )
+
 from cogito.cli import main
 
 
@@ -160,11 +165,13 @@ def test_tiny_bench_measures_memory_in_a_fresh_process(tiny_run):
 
 
 def test_gradient_checkpointing_flag_reaches_the_cogito_model():
-    from cogito.bench import BenchSettings, build_model
+    from bench import BenchSettings, build_model
 
-    settings = BenchSettings(sizes=[64], hidden_size=64, num_layers=2, num_heads=2, vocab_size=1000, concepts=8,
-                             gradient_checkpointing=True)
+    settings = BenchSettings(
+        sizes=[64], hidden_size=64, num_layers=2, num_heads=2, vocab_size=1000, concepts=8, gradient_checkpointing=True
+    )
     model = build_model("cogito", settings, 64)
     assert model.is_activation_checkpointing
-    assert not build_model("cogito", BenchSettings(sizes=[64], hidden_size=64, num_layers=2, num_heads=2,
-                                                   vocab_size=1000, concepts=8), 64).is_activation_checkpointing
+    assert not build_model(
+        "cogito", BenchSettings(sizes=[64], hidden_size=64, num_layers=2, num_heads=2, vocab_size=1000, concepts=8), 64
+    ).is_activation_checkpointing

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from cogito import corpus as corpus_mod
-from cogito.corpus import (
+from cogito.data import corpus as corpus_mod
+from cogito.data.corpus import (
     AUSTEN_LABELS,
     WORDNET_LABELS,
     RVector,
@@ -111,14 +111,34 @@ def test_lazyload_db_round_trip(tmp_path):
 
 
 def test_austen_paragraphs_drop_front_matter_headings_and_closing():
-    lines = ["EMMA", "", "By Jane Austen", "", "VOLUME I", "", "CHAPTER I", "", "Emma Woodhouse, handsome,",
-             "clever, and rich.", "", "* * * * *", "", "Chapter 2", "", "She was the youngest.", "", "FINIS"]
+    lines = [
+        "EMMA",
+        "",
+        "By Jane Austen",
+        "",
+        "VOLUME I",
+        "",
+        "CHAPTER I",
+        "",
+        "Emma Woodhouse, handsome,",
+        "clever, and rich.",
+        "",
+        "* * * * *",
+        "",
+        "Chapter 2",
+        "",
+        "She was the youngest.",
+        "",
+        "FINIS",
+    ]
     assert austen_paragraphs(lines) == ["Emma Woodhouse, handsome, clever, and rich.", "She was the youngest."]
 
 
 def test_wordnet_line_gives_gloss_examples_and_lemmas():
-    line = ('00002724 29 v 01 choke 0 002 @ 00001740 v 0000 + 14058252 n 0101 01 + 02 00 | breathe with great '
-            'difficulty, as when experiencing a strong emotion; "She choked with emotion when she spoke"  \n')
+    line = (
+        "00002724 29 v 01 choke 0 002 @ 00001740 v 0000 + 14058252 n 0101 01 + 02 00 | breathe with great "
+        'difficulty, as when experiencing a strong emotion; "She choked with emotion when she spoke"  \n'
+    )
     entry = parse_wordnet_line(line, "verb")
     assert entry.gloss == "breathe with great difficulty, as when experiencing a strong emotion"
     assert entry.examples == ("She choked with emotion when she spoke",)
@@ -258,7 +278,7 @@ def test_no_apt_and_no_hub_says_how_to_supply_text(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_no_data_arguments_load_the_builtin_corpus(builtin, corpus_cache, monkeypatch):
-    from cogito.data import load_text_datasets
+    from cogito.data.text import load_text_datasets
 
     monkeypatch.setenv("COGITO_CACHE", str(corpus_cache.parent))
     raw = load_text_datasets()

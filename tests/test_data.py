@@ -12,7 +12,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from cogito.data import (
+from cogito.data.text import (
     TSDAECollator,
     check_mlm_tokenizer,
     load_or_train_tokenizer,
@@ -193,7 +193,9 @@ def test_packing_keeps_every_token_and_fills_blocks(raw, tokenizer):
         assert kept == expected  # no lost tails
         lengths = [len(ids) for ids in blocks["input_ids"]]
         assert max(lengths) == 32 and sum(length < 32 for length in lengths) <= 1
-        assert all(ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id for ids in blocks["input_ids"])
+        assert all(
+            ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id for ids in blocks["input_ids"]
+        )
         assert blocks.column_names == ["input_ids", "attention_mask", "special_tokens_mask"]
     assert padding_fraction(packed["train"], 32) < 1 / len(packed["train"])
 
@@ -253,7 +255,9 @@ def test_whole_word_masking_masks_every_piece_of_a_word(raw, tokenizer):
                 checked += 1
     assert checked > 50
     with pytest.raises(ValueError, match="keep_offsets=True"):
-        mlm_collator(tokenizer, whole_word_masking=True)([{k: v for k, v in packed[0].items() if k != "offset_mapping"}])
+        mlm_collator(tokenizer, whole_word_masking=True)(
+            [{k: v for k, v in packed[0].items() if k != "offset_mapping"}]
+        )
 
 
 def test_tsdae_collator_deletes_about_60_percent_and_labels_the_original(raw, tokenizer):
@@ -280,7 +284,7 @@ def test_tsdae_collator_deletes_about_60_percent_and_labels_the_original(raw, to
 
 
 def test_validation_split_name_applies_to_hub_datasets_only(tmp_path):
-    from cogito.data import load_text_datasets
+    from cogito.data.text import load_text_datasets
 
     train = tmp_path / "train.txt"
     train.write_text("\n".join(f"line number {i} of the text" for i in range(50)) + "\n")
@@ -290,7 +294,7 @@ def test_validation_split_name_applies_to_hub_datasets_only(tmp_path):
 
 
 def test_validation_split_name_picks_the_datasets_eval_split(tmp_path):
-    from cogito.data import load_text_datasets
+    from cogito.data.text import load_text_datasets
 
     folder = tmp_path / "corpus"
     folder.mkdir()

@@ -7,7 +7,7 @@ import json
 import pytest
 from transformers import AutoModel
 
-from cogito.demo import cli_main
+from cogito.cli.demo import cli_main
 from cogito.hub_cards.log import find_run, read_log
 
 
@@ -16,12 +16,32 @@ def test_demo_produces_every_artefact(tmp_path, corpus_cache, monkeypatch, capsy
     monkeypatch.setenv("COGITO_CACHE", str(corpus_cache.parent))
     monkeypatch.setenv("WANDB_MODE", "offline")
     out = tmp_path / "demo"
-    code = cli_main([
-        "--output_dir", str(out), "--hidden_size", "32", "--num_layers", "1", "--concepts", "8",
-        "--max_seq_length", "64", "--max_steps", "6", "--batch_size", "8",
-        "--glue_epochs", "1", "--glue_max_train_samples", "64", "--analysis_samples", "32",
-        "--namespace", "someone",
-    ])
+    code = cli_main(
+        [
+            "--output_dir",
+            str(out),
+            "--hidden_size",
+            "32",
+            "--num_layers",
+            "1",
+            "--concepts",
+            "8",
+            "--max_seq_length",
+            "64",
+            "--max_steps",
+            "6",
+            "--batch_size",
+            "8",
+            "--glue_epochs",
+            "1",
+            "--glue_max_train_samples",
+            "64",
+            "--analysis_samples",
+            "32",
+            "--namespace",
+            "someone",
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["hub_repo_id"].startswith("someone/perceiver-mlm-h32-l1-c8")

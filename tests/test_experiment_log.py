@@ -45,7 +45,16 @@ GLUE = [
     {"mrpc": 81.4, "qqp": 58.7, "mnli_m": 48.9, "stsb": 0.341},
     {},
 ]
-RANKS = [None, None, None, None, None, EffectiveRank(5.0, 128, 4.0), EffectiveRank(122.0, 128, 95.5), EffectiveRank(15.9, 128, 12.5)]
+RANKS = [
+    None,
+    None,
+    None,
+    None,
+    None,
+    EffectiveRank(5.0, 128, 4.0),
+    EffectiveRank(122.0, 128, 95.5),
+    EffectiveRank(15.9, 128, 12.5),
+]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +93,14 @@ def test_not_evaluated_row_has_no_scores_and_is_flagged(records):
 
 def test_typed_fields_of_the_research_rows(records):
     assert [r.decoder_type for r in records] == [
-        "weighted", "perceiver", "perceiver_posonly", "weighted", "perceiver_posonly", "perceiver", "perceiver", "perceiver",
+        "weighted",
+        "perceiver",
+        "perceiver_posonly",
+        "weighted",
+        "perceiver_posonly",
+        "perceiver",
+        "perceiver",
+        "perceiver",
     ]
     assert [r.num_layers for r in records] == [2, 2, 2, 6, 6, 6, 6, 6]
     assert {(r.hidden_size, r.num_concepts) for r in records} == {(512, 128)}
@@ -94,8 +110,16 @@ def test_typed_fields_of_the_research_rows(records):
     assert records[0].date == dt.date(2026, 1, 17) and records[7].date == dt.date(2026, 2, 21)
     assert records[0].machine == "Odra" and records[0].pretraining_data == "Minipile (1x)"
     assert all(r.concept_losses == [] and r.loss_weighting is None for r in records[:6])
-    assert (records[6].concept_losses, records[6].loss_weighting, records[6].loss_weight) == (["combined"], "kendall_gal", None)
-    assert (records[7].concept_losses, records[7].loss_weighting, records[7].loss_weight) == (["combined"], "fixed", 0.1)
+    assert (records[6].concept_losses, records[6].loss_weighting, records[6].loss_weight) == (
+        ["combined"],
+        "kendall_gal",
+        None,
+    )
+    assert (records[7].concept_losses, records[7].loss_weighting, records[7].loss_weight) == (
+        ["combined"],
+        "fixed",
+        0.1,
+    )
     assert records[5].wandb_url == "https://wandb.ai/ksopyla/MrCogito/runs/perceiver_mlm_H512L6C128_20260208_211633"
     assert records[5].conclusion == (
         "Best L6 canonical model. Wins 6/8 GLUE tasks. However, concept analysis reveals severe dimensional collapse."
@@ -121,11 +145,19 @@ def _research_rows() -> list[list[str]]:
 
 
 def test_renamed_reordered_and_extra_columns_parse_the_same(records):
-    renames = {"Run ID / Model Type": "Run ID", "WandB Link": "W&B", "Eff. Rank": "Effective Rank", "Key GLUE Scores": "GLUE"}
+    renames = {
+        "Run ID / Model Type": "Run ID",
+        "WandB Link": "W&B",
+        "Eff. Rank": "Effective Rank",
+        "Key GLUE Scores": "GLUE",
+    }
     order = list(reversed(range(len(STANDARD_COLUMNS))))
     header = [renames.get(STANDARD_COLUMNS[i], STANDARD_COLUMNS[i]) for i in order] + ["GPU Hours"]
     rows = [[row[i] for i in order] + ["12"] for row in _research_rows()]
-    text = "# Log\n\nProse with a | pipe | table | that is not a run table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n" + _table(header, rows)
+    text = (
+        "# Log\n\nProse with a | pipe | table | that is not a run table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        + _table(header, rows)
+    )
     reread = parse_log(text)
     assert [_fields(r) for r in reread] == [_fields(r) for r in records]
     assert reread[5].cells["GPU Hours"] == "12" and reread[5].cells["W&B"].startswith("[Link](")
@@ -142,14 +174,32 @@ def test_a_log_without_optional_columns_falls_back_to_the_run_id():
     ("text", "message"),
     [
         ("intro\n\n| Date | Run ID |\n|---|---|\n| 2026-01-01 | a_run | extra |\n", "line 5: row has 3 cells"),
-        ("intro\n| Date | Run ID |\n| 2026-01-01 | a_run |\n", "line 3: the run table header (line 2) is not followed by a separator"),
-        ("\n| Date | Architecture | MLM Loss | Machine |\n|---|---|---|---|\n", "line 2: run table header has no required run_id"),
-        ("| Run ID | Key GLUE Scores |\n|---|---|\n| r1 | **MRPC:** 0.81 |\n", "line 3, column 'Key GLUE Scores': MRPC F1 is logged in %"),
-        ("| Run ID | Key GLUE Scores |\n|---|---|\n| r1 | **FOO:** 1% |\n", "line 3, column 'Key GLUE Scores': unknown GLUE task 'FOO'"),
-        ("| Run ID | Eff. Rank |\n|---|---|\n| r1 | lots |\n", "line 3, column 'Eff. Rank': expected an effective rank"),
+        (
+            "intro\n| Date | Run ID |\n| 2026-01-01 | a_run |\n",
+            "line 3: the run table header (line 2) is not followed by a separator",
+        ),
+        (
+            "\n| Date | Architecture | MLM Loss | Machine |\n|---|---|---|---|\n",
+            "line 2: run table header has no required run_id",
+        ),
+        (
+            "| Run ID | Key GLUE Scores |\n|---|---|\n| r1 | **MRPC:** 0.81 |\n",
+            "line 3, column 'Key GLUE Scores': MRPC F1 is logged in %",
+        ),
+        (
+            "| Run ID | Key GLUE Scores |\n|---|---|\n| r1 | **FOO:** 1% |\n",
+            "line 3, column 'Key GLUE Scores': unknown GLUE task 'FOO'",
+        ),
+        (
+            "| Run ID | Eff. Rank |\n|---|---|\n| r1 | lots |\n",
+            "line 3, column 'Eff. Rank': expected an effective rank",
+        ),
         ("| Run ID |\n|---|\n| r1 |\n| r1 |\n", "line 4: run id 'r1' already used on line 3"),
         ("| Run ID | Run |\n|---|---|\n", "line 1: columns ['Run ID', 'Run'] are the same field"),
-        ("| Run ID | Architecture |\n|---|---|\n| perceiver_mlm_H512L6C128_x | H512 L2 C128 |\n", "says L2 but run id"),
+        (
+            "| Run ID | Architecture |\n|---|---|\n| perceiver_mlm_H512L6C128_x | H512 L2 C128 |\n",
+            "says L2 but run id",
+        ),
     ],
 )
 def test_malformed_tables_name_the_line_and_the_problem(text, message):
@@ -189,7 +239,9 @@ NEW_RUN = "perceiver_mlm_H512L6C128_20261201_120000"
 
 def test_append_adds_one_row_after_the_table_and_leaves_every_other_byte(log_copy):
     before = log_copy.read_text(encoding="utf-8")
-    record = append_run(log_copy, {"Date": "2026-12-01", "Run ID": f"`{NEW_RUN}`", "MLM Loss": "2.9", "Conclusion": "ok"})
+    record = append_run(
+        log_copy, {"Date": "2026-12-01", "Run ID": f"`{NEW_RUN}`", "MLM Loss": "2.9", "Conclusion": "ok"}
+    )
     after = log_copy.read_text(encoding="utf-8")
     lines = before.splitlines(keepends=True)
     new_row = f"| 2026-12-01 | `{NEW_RUN}` | -- | -- | -- | -- | -- | 2.9 | -- | -- | -- | -- | ok |\n"
@@ -234,7 +286,8 @@ def test_update_changes_only_the_named_cells_of_one_row(log_copy):
     after = log_copy.read_text(encoding="utf-8")
     old_line, new_line = before.splitlines()[18], after.splitlines()[18]
     expected = old_line.replace(" *Not evaluated* ", f" {glue} ").replace(
-        "(https://wandb.ai/ksopyla/MrCogito/runs/perceiver_mlm_H512L6C128_20260220_184029)", "(https://wandb.ai/x/y/runs/z)"
+        "(https://wandb.ai/ksopyla/MrCogito/runs/perceiver_mlm_H512L6C128_20260220_184029)",
+        "(https://wandb.ai/x/y/runs/z)",
     )
     assert new_line == expected
     assert after == before.replace(old_line, expected)
@@ -250,7 +303,9 @@ def test_update_keeps_crlf_line_endings(tmp_path):
 
 
 def test_update_of_an_unknown_run_lists_close_matches(log_copy):
-    with pytest.raises(ValueError, match="no run 'weighted_mlm_H512L2C128_20260117_15354'.*close matches: weighted_mlm_H512L2C128"):
+    with pytest.raises(
+        ValueError, match="no run 'weighted_mlm_H512L2C128_20260117_15354'.*close matches: weighted_mlm_H512L2C128"
+    ):
         update_run(log_copy, "weighted_mlm_H512L2C128_20260117_15354", {"MLM Loss": "1"})
 
 

@@ -19,7 +19,7 @@ import torch
 from conftest import tiny_config
 
 from cogito import CogitoForMaskedLM
-from cogito.glue import (
+from cogito.evaluation.glue.run import (
     GlueArguments,
     PairClassifier,
     cli_main,
@@ -32,16 +32,16 @@ from cogito.glue import (
     select_epoch,
     zero_shot_similarity,
 )
-from cogito.glue_tasks import (
+from cogito.evaluation.glue.tasks import (
     GLUE_TASKS,
     METRIC_NAMES,
     TASKS,
     combined_score,
     custom_task,
+    f1,
     get_task,
     load_task_data,
     matthews_correlation,
-    f1,
     pearson,
     predictions_from_logits,
     read_split,
@@ -132,14 +132,30 @@ def test_task_table_has_metrics_labels_epochs_and_splits_for_every_glue_task():
         assert task.metrics and set(task.metrics) <= set(METRIC_NAMES)
         assert len(task.text_keys) == len(task.tsv_columns) in (1, 2)
     assert {name: t.num_labels for name, t in GLUE_TASKS.items()} == {
-        "cola": 2, "sst2": 2, "mrpc": 2, "stsb": 1, "qqp": 2, "mnli": 3, "qnli": 2, "rte": 2, "wnli": 2,
+        "cola": 2,
+        "sst2": 2,
+        "mrpc": 2,
+        "stsb": 1,
+        "qqp": 2,
+        "mnli": 3,
+        "qnli": 2,
+        "rte": 2,
+        "wnli": 2,
     }
     assert GLUE_TASKS["cola"].metrics == ("matthews_correlation",)
     assert GLUE_TASKS["mrpc"].metrics == GLUE_TASKS["qqp"].metrics == ("accuracy", "f1")
     assert GLUE_TASKS["stsb"].is_regression and GLUE_TASKS["stsb"].metrics == ("pearson", "spearmanr")
     assert list(GLUE_TASKS["mnli"].splits()) == ["mnli_m", "mnli_mm"]
     assert {n: t.epochs for n, t in GLUE_TASKS.items()} == {
-        "cola": 20, "mrpc": 20, "rte": 20, "stsb": 20, "wnli": 20, "sst2": 5, "qnli": 3, "qqp": 3, "mnli": 3,
+        "cola": 20,
+        "mrpc": 20,
+        "rte": 20,
+        "stsb": 20,
+        "wnli": 20,
+        "sst2": 5,
+        "qnli": 3,
+        "qqp": 3,
+        "mnli": 3,
     }
     assert TASKS["austen"].num_labels == 6 and not TASKS["austen"].is_pair
     assert TASKS["wordnet"].is_pair and TASKS["wordnet"].folder == "WORDNET"
@@ -174,8 +190,11 @@ def test_rte_string_labels_map_to_the_label_names():
 
 
 def test_label_outside_the_label_set_names_file_row_and_value(tmp_path):
-    path = write_tsv(tmp_path / "RTE" / "train.tsv", ["index", "sentence1", "sentence2", "label"],
-                     [[0, "a cat", "an animal", "entailment"], [1, "a dog", "a cat", "contradiction"]])
+    path = write_tsv(
+        tmp_path / "RTE" / "train.tsv",
+        ["index", "sentence1", "sentence2", "label"],
+        [[0, "a cat", "an animal", "entailment"], [1, "a dog", "a cat", "contradiction"]],
+    )
     with pytest.raises(ValueError, match=r"train\.tsv row 3: label 'contradiction'.*entailment, not_entailment"):
         read_split(GLUE_TASKS["rte"], path)
     stsb = write_tsv(tmp_path / "s.tsv", ["sentence1", "sentence2", "score"], [["a", "b", "high"]])
@@ -194,12 +213,17 @@ def test_missing_column_or_split_names_the_file(tmp_path):
 
 
 def test_glue_download_layouts_cola_without_header_and_mnli_two_dev_files(tmp_path):
-    write_tsv(tmp_path / "CoLA" / "train.tsv", ["gj04", "1", "", "the man left ."], [["gj04", "0", "*", "left the man ."]])
+    write_tsv(
+        tmp_path / "CoLA" / "train.tsv", ["gj04", "1", "", "the man left ."], [["gj04", "0", "*", "left the man ."]]
+    )
     write_tsv(tmp_path / "CoLA" / "dev.tsv", ["gj04", "1", "", "she is here ."], [])
     task, data = load_task_data(GLUE_TASKS["cola"], tmp_path)
     assert data["train"] == {"text_a": ["the man left .", "left the man ."], "label": [1, 0]}
     header = ["index", "promptID", "pairID", "genre", "sentence1", "sentence2", "gold_label"]
-    rows = [[0, 1, 1, "g", "a man sleeps", "a man is awake", "contradiction"], [1, 2, 2, "g", "it rains", "it is wet", "entailment"]]
+    rows = [
+        [0, 1, 1, "g", "a man sleeps", "a man is awake", "contradiction"],
+        [1, 2, 2, "g", "it rains", "it is wet", "entailment"],
+    ]
     for name in ("train", "dev_matched", "dev_mismatched"):
         write_tsv(tmp_path / "MNLI" / f"{name}.tsv", header, rows)
     task, data = load_task_data(GLUE_TASKS["mnli"], tmp_path)
@@ -222,7 +246,9 @@ def test_model_folder_without_tokenizer_is_refused(tmp_path):
 
 def test_head_that_does_not_fit_the_model_is_refused(tiny_model_dir, tmp_path):
     args = GlueArguments(str(tiny_model_dir), str(tmp_path), tasks=["rte"], heads=["native"], data_dir=str(GLUE_DATA))
-    with pytest.raises(ValueError, match=r"head 'native' does not apply.*Cogito.*concept_attention, mean, via_decoder"):
+    with pytest.raises(
+        ValueError, match=r"head 'native' does not apply.*Cogito.*concept_attention, mean, via_decoder"
+    ):
         run_glue(args)
     with pytest.raises(ValueError, match=r"unknown head 'cls'"):
         GlueArguments(str(tiny_model_dir), str(tmp_path), heads=["cls"])
@@ -237,8 +263,15 @@ def test_epoch_selection_heldout_best_on_validation_and_final():
     def entry(split, epoch, score):
         return {f"eval_{split}_accuracy": score, f"eval_{split}_combined_score": score, "epoch": epoch}
 
-    history = [entry("heldout", 1.0, 0.6), entry("rte", 1.0, 0.50), entry("heldout", 2.0, 0.7), entry("rte", 2.0, 0.52),
-               entry("heldout", 3.0, 0.7), entry("rte", 3.0, 0.58), {"loss": 0.3, "epoch": 3.0}]
+    history = [
+        entry("heldout", 1.0, 0.6),
+        entry("rte", 1.0, 0.50),
+        entry("heldout", 2.0, 0.7),
+        entry("rte", 2.0, 0.52),
+        entry("heldout", 3.0, 0.7),
+        entry("rte", 3.0, 0.58),
+        {"loss": 0.3, "epoch": 3.0},
+    ]
     keys = ["heldout", "rte"]
     assert select_epoch(history, keys, "heldout") == ({"rte": {"accuracy": 0.52, "combined_score": 0.52}}, 2.0)
     assert select_epoch(history, keys, "best_on_validation")[1] == 3.0
@@ -251,8 +284,15 @@ def test_epoch_selection_heldout_best_on_validation_and_final():
 @needs_glue_data
 def test_finetune_rte_and_sst2_slices_writes_results(tiny_model_dir, tmp_path):
     args = GlueArguments(
-        str(tiny_model_dir), str(tmp_path / "out"), tasks=["rte", "sst2"], data_dir=str(GLUE_DATA),
-        max_train_samples=200, max_eval_samples=100, num_train_epochs=1, seed=7, **FAST,
+        str(tiny_model_dir),
+        str(tmp_path / "out"),
+        tasks=["rte", "sst2"],
+        data_dir=str(GLUE_DATA),
+        max_train_samples=200,
+        max_eval_samples=100,
+        num_train_epochs=1,
+        seed=7,
+        **FAST,
     )
     summary = run_glue(args)
     payload = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -275,17 +315,32 @@ def test_finetune_rte_and_sst2_slices_writes_results(tiny_model_dir, tmp_path):
 
 @needs_glue_data
 def test_same_seed_gives_the_same_scores_other_heads_and_honest_selection_labels(tiny_model_dir, tmp_path):
-    common = dict(tasks=["rte"], data_dir=str(GLUE_DATA), max_train_samples=80, max_eval_samples=40, num_train_epochs=2, **FAST)
-    first = run_glue(GlueArguments(str(tiny_model_dir), str(tmp_path / "a"), heads=["mean", "via_decoder"],
-                                   selection="heldout", seed=3, **common))
-    again = run_glue(GlueArguments(str(tiny_model_dir), str(tmp_path / "b"), heads=["mean"], selection="heldout", seed=3, **common))
+    common = dict(
+        tasks=["rte"], data_dir=str(GLUE_DATA), max_train_samples=80, max_eval_samples=40, num_train_epochs=2, **FAST
+    )
+    first = run_glue(
+        GlueArguments(
+            str(tiny_model_dir),
+            str(tmp_path / "a"),
+            heads=["mean", "via_decoder"],
+            selection="heldout",
+            seed=3,
+            **common,
+        )
+    )
+    again = run_glue(
+        GlueArguments(str(tiny_model_dir), str(tmp_path / "b"), heads=["mean"], selection="heldout", seed=3, **common)
+    )
     assert again["scores"]["rte/mean"] == first["scores"]["rte/mean"]
     results = json.loads((tmp_path / "a" / "results.json").read_text())["results"]
     assert [r["head"] for r in results] == ["mean", "via_decoder"]
     assert all(r["selection"] == "heldout" and r["num_heldout"] == 8 and r["num_train"] == 72 for r in results)
     assert results[1]["params"] > results[0]["params"]  # via_decoder carries the pretrained decoder
-    optimistic = run_glue(GlueArguments(str(tiny_model_dir), str(tmp_path / "c"), heads=["pair"],
-                                        selection="best_on_validation", **common))
+    optimistic = run_glue(
+        GlueArguments(
+            str(tiny_model_dir), str(tmp_path / "c"), heads=["pair"], selection="best_on_validation", **common
+        )
+    )
     (result,) = json.loads((tmp_path / "c" / "results.json").read_text())["results"]
     assert result["selection"] == "best_on_validation (optimistic)" and result["head"] == "pair"
     assert optimistic["scores"]["rte/pair"] == result["combined_score"]
@@ -295,12 +350,28 @@ def test_same_seed_gives_the_same_scores_other_heads_and_honest_selection_labels
 def test_bert_baseline_runs_through_the_same_code(tmp_path, tiny_tokenizer):
     from transformers import BertConfig, BertForMaskedLM
 
-    config = BertConfig(vocab_size=tiny_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=tiny_tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertForMaskedLM(config).save_pretrained(tmp_path / "bert")
     tiny_tokenizer.save_pretrained(tmp_path / "bert")
-    run_glue(GlueArguments(str(tmp_path / "bert"), str(tmp_path / "out"), tasks=["rte"], data_dir=str(GLUE_DATA),
-                           max_train_samples=64, max_eval_samples=40, num_train_epochs=1, **FAST))
+    run_glue(
+        GlueArguments(
+            str(tmp_path / "bert"),
+            str(tmp_path / "out"),
+            tasks=["rte"],
+            data_dir=str(GLUE_DATA),
+            max_train_samples=64,
+            max_eval_samples=40,
+            num_train_epochs=1,
+            **FAST,
+        )
+    )
     (result,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
     assert result["head"] == "native" and 0 <= result["metrics"]["accuracy"] <= 1
 
@@ -318,12 +389,35 @@ STSB_ROWS = [
 ]
 
 
-def test_zero_shot_stsb_gives_finite_correlations_and_cosine_one_for_identical_pairs(tiny_model_dir, tmp_path, tiny_tokenizer):
-    header = ["index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2", "score"]
-    write_tsv(tmp_path / "glue" / "STS-B" / "dev.tsv", header,
-              [[i, "main", "f", "2012", i, "none", "none", a, b, s] for i, (a, b, s) in enumerate(STSB_ROWS)])
-    args = GlueArguments(str(tiny_model_dir), str(tmp_path / "out"), tasks=["stsb"], heads=["zero_shot"],
-                         data_dir=str(tmp_path / "glue"), max_seq_length=64, experiment_log="none")
+def test_zero_shot_stsb_gives_finite_correlations_and_cosine_one_for_identical_pairs(
+    tiny_model_dir, tmp_path, tiny_tokenizer
+):
+    header = [
+        "index",
+        "genre",
+        "filename",
+        "year",
+        "old_index",
+        "source1",
+        "source2",
+        "sentence1",
+        "sentence2",
+        "score",
+    ]
+    write_tsv(
+        tmp_path / "glue" / "STS-B" / "dev.tsv",
+        header,
+        [[i, "main", "f", "2012", i, "none", "none", a, b, s] for i, (a, b, s) in enumerate(STSB_ROWS)],
+    )
+    args = GlueArguments(
+        str(tiny_model_dir),
+        str(tmp_path / "out"),
+        tasks=["stsb"],
+        heads=["zero_shot"],
+        data_dir=str(tmp_path / "glue"),
+        max_seq_length=64,
+        experiment_log="none",
+    )
     run_glue(args)  # no train.tsv: zero-shot needs none
     (result,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
     assert result["selection"] == "none (zero-shot)" and result["epochs"] == 0
@@ -334,13 +428,23 @@ def test_zero_shot_stsb_gives_finite_correlations_and_cosine_one_for_identical_p
     texts_a = [a for a, _, _ in STSB_ROWS]
     # Different batch padding on each side: masked padding must not change the embedding.
     similarity = zero_shot_similarity(encoder, tiny_tokenizer, texts_a, texts_a[::-1], batch_size=2)
-    assert similarity[0] == pytest.approx(float(zero_shot_similarity(encoder, tiny_tokenizer, texts_a[:1], texts_a[-1:])[0]), abs=1e-5)
+    assert similarity[0] == pytest.approx(
+        float(zero_shot_similarity(encoder, tiny_tokenizer, texts_a[:1], texts_a[-1:])[0]), abs=1e-5
+    )
     same = zero_shot_similarity(encoder, tiny_tokenizer, texts_a, texts_a, batch_size=4)
     assert same == pytest.approx(np.ones(len(texts_a)), abs=1e-5)
     expected = torch.nn.functional.cosine_similarity(
-        *(embed(encoder, **{k: v for k, v in tiny_tokenizer([t], return_tensors="pt").items() if k != "token_type_ids"})
-          for t in (texts_a[2], texts_a[4])), dim=-1)
-    assert zero_shot_similarity(encoder, tiny_tokenizer, [texts_a[2]], [texts_a[4]])[0] == pytest.approx(expected.item(), abs=1e-5)
+        *(
+            embed(
+                encoder, **{k: v for k, v in tiny_tokenizer([t], return_tensors="pt").items() if k != "token_type_ids"}
+            )
+            for t in (texts_a[2], texts_a[4])
+        ),
+        dim=-1,
+    )
+    assert zero_shot_similarity(encoder, tiny_tokenizer, [texts_a[2]], [texts_a[4]])[0] == pytest.approx(
+        expected.item(), abs=1e-5
+    )
 
 
 # --------------------------------------------------------------------------- the pair head
@@ -358,8 +462,13 @@ def test_pair_classifier_mean_pools_concepts_and_trains(tiny_model_dir, tiny_tok
     model = PairClassifier(encoder, hidden_size=32, num_labels=2, dropout=0.0)
     a = tiny_tokenizer(["the man was in paris", "she had a letter"], padding=True, return_tensors="pt")
     b = tiny_tokenizer(["he was in france", "the river is long and old"], padding=True, return_tensors="pt")
-    inputs = dict(input_ids_a=a["input_ids"], attention_mask_a=a["attention_mask"],
-                  input_ids_b=b["input_ids"], attention_mask_b=b["attention_mask"], labels=torch.tensor([1, 0]))
+    inputs = dict(
+        input_ids_a=a["input_ids"],
+        attention_mask_a=a["attention_mask"],
+        input_ids_b=b["input_ids"],
+        attention_mask_b=b["attention_mask"],
+        labels=torch.tensor([1, 0]),
+    )
     with torch.no_grad():
         concepts_a = encoder(a["input_ids"], attention_mask=a["attention_mask"]).last_hidden_state  # (2, 8, 32)
         emb_a = embed(encoder, a["input_ids"], a["attention_mask"])
@@ -404,9 +513,19 @@ def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(tiny
     run_id = json.loads((tiny_model_dir / "cogito_run.json").read_text())["run_id"]
     before = find_run(read_log(log), run_id)
     assert before.glue_scores["mrpc"] == 81.3
-    summary = run_glue(GlueArguments(str(tiny_model_dir), str(tmp_path / "out"), tasks=["rte"], data_dir=str(GLUE_DATA),
-                                     max_train_samples=48, max_eval_samples=40, num_train_epochs=1,
-                                     experiment_log=str(log), **FAST))
+    summary = run_glue(
+        GlueArguments(
+            str(tiny_model_dir),
+            str(tmp_path / "out"),
+            tasks=["rte"],
+            data_dir=str(GLUE_DATA),
+            max_train_samples=48,
+            max_eval_samples=40,
+            num_train_epochs=1,
+            experiment_log=str(log),
+            **FAST,
+        )
+    )
     (result,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
     after = find_run(read_log(log), run_id)
     assert after.glue_scores["rte"] == pytest.approx(result["metrics"]["accuracy"] * 100, abs=0.01)
@@ -415,17 +534,44 @@ def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(tiny
     changed = [(x, y) for x, y in zip(LOG.read_text().splitlines(), log.read_text().splitlines()) if x != y]
     assert len(changed) == 1 and run_id in changed[0][1]
     with pytest.raises(ValueError, match=r"no run 'nope'"):
-        run_glue(GlueArguments(str(tiny_model_dir), str(tmp_path / "x"), tasks=["rte"], data_dir=str(GLUE_DATA),
-                               experiment_log=str(log), run_id="nope"))
+        run_glue(
+            GlueArguments(
+                str(tiny_model_dir),
+                str(tmp_path / "x"),
+                tasks=["rte"],
+                data_dir=str(GLUE_DATA),
+                experiment_log=str(log),
+                run_id="nope",
+            )
+        )
 
 
 @needs_glue_data
 def test_cli_runs_a_local_folder_task_given_its_text_columns(tiny_model_dir, tmp_path, capsys):
-    code = cli_main([
-        "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path), "--tasks", "SUBJ",
-        "--text_columns", "sentence", "--data_dir", str(GLUE_DATA), "--max_train_samples", "64",
-        "--max_eval_samples", "40", "--num_train_epochs", "1", "--max_seq_length", "64", "--warmup_steps", "0",
-    ])
+    code = cli_main(
+        [
+            "--model_name_or_path",
+            str(tiny_model_dir),
+            "--output_dir",
+            str(tmp_path),
+            "--tasks",
+            "SUBJ",
+            "--text_columns",
+            "sentence",
+            "--data_dir",
+            str(GLUE_DATA),
+            "--max_train_samples",
+            "64",
+            "--max_eval_samples",
+            "40",
+            "--num_train_epochs",
+            "1",
+            "--max_seq_length",
+            "64",
+            "--warmup_steps",
+            "0",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     summary = json.loads(out[re.search(r"^\{$", out, re.M).start() :])  # after the Trainer's own log lines
@@ -443,14 +589,14 @@ def test_cli_runs_a_local_folder_task_given_its_text_columns(tiny_model_dir, tmp
     ],
 )
 def test_flags_that_would_be_ignored_are_refused(flags, message):
-    from cogito.glue import parse_args
+    from cogito.evaluation.glue.run import parse_args
 
     with pytest.raises(ValueError, match=message):
         parse_args(["--model_name_or_path", "m", "--output_dir", "o", "--tasks", "sst2", *flags])
 
 
 def test_only_local_cogito_folders_run_their_code_without_opt_in(tmp_path):
-    from cogito.glue import trusts_remote_code
+    from cogito.evaluation.glue.run import trusts_remote_code
 
     cogito_folder = tmp_path / "cogito"
     cogito_folder.mkdir()

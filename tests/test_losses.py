@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from cogito.losses import (
+from cogito.training.losses import (
     CONCEPT_LOSSES,
     LOSS_WEIGHTINGS,
     ConceptLossOptions,
@@ -167,7 +167,7 @@ def test_regularisers_reject_bad_concept_shapes() -> None:
 
 def test_orthogonality_warns_once_when_concepts_exceed_hidden(caplog: pytest.LogCaptureFixture) -> None:
     term = build_concept_loss("orthogonality")
-    with caplog.at_level(logging.WARNING, logger="cogito.losses"):
+    with caplog.at_level(logging.WARNING, logger="cogito.training.losses"):
         term(torch.randn(2, 6, 8))
         assert not caplog.records
         term(torch.randn(2, 12, 8))
@@ -178,7 +178,7 @@ def test_orthogonality_warns_once_when_concepts_exceed_hidden(caplog: pytest.Log
 
 def test_soft_orthogonality_warns_only_below_the_welch_bound(caplog: pytest.LogCaptureFixture) -> None:
     # C=128, H=64: Welch bound sqrt(64 / (64·127)) ≈ 0.089, so |cos| <= 0.1 is reachable.
-    with caplog.at_level(logging.WARNING, logger="cogito.losses"):
+    with caplog.at_level(logging.WARNING, logger="cogito.training.losses"):
         build_concept_loss("soft_orthogonality")(torch.randn(1, 128, 64))
         assert not caplog.records
         build_concept_loss("soft_orthogonality")(torch.randn(1, 12, 4))  # bound ≈ 0.43
@@ -240,12 +240,8 @@ def test_kendall_gal_weighting_matches_hand_computation() -> None:
     assert out.logs["weight_variance"] == pytest.approx(0.5 * math.exp(1.0), rel=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("weighting", "param"), [("learnable", "raw_weights"), ("kendall_gal", "log_vars")]
-)
-def test_learnt_weights_get_gradients_and_an_optimizer_step_moves_them(
-    weighting: str, param: str
-) -> None:
+@pytest.mark.parametrize(("weighting", "param"), [("learnable", "raw_weights"), ("kendall_gal", "log_vars")])
+def test_learnt_weights_get_gradients_and_an_optimizer_step_moves_them(weighting: str, param: str) -> None:
     task, concepts, _, _ = reg_inputs()
     regularizer = ConceptRegularizer(["combined"], weighting=weighting)
     params = dict(regularizer.named_parameters())
@@ -289,7 +285,7 @@ def test_no_concept_losses_give_the_task_loss_and_no_parameters(losses: object) 
 def test_no_concept_losses_with_learnt_weighting_warns_and_adds_no_parameters(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="cogito.losses"):
+    with caplog.at_level(logging.WARNING, logger="cogito.training.losses"):
         regularizer = ConceptRegularizer("none", weighting="kendall_gal")
     assert list(regularizer.parameters()) == []
     assert "kendall_gal" in caplog.text

@@ -11,8 +11,8 @@ import pytest
 from huggingface_hub import ModelCard
 from safetensors.numpy import save_file
 
+from cogito.cli.card import cli_main
 from cogito.hub_cards.card import card_data_from_run, render_card, write_card
-from cogito.hub_cards.cli import cli_main
 from cogito.hub_cards.log import GLUE_METRICS, append_run, read_log
 from cogito.hub_cards.naming import repo_name_for_run
 
@@ -62,14 +62,26 @@ def test_best_l6_card_metadata(records):
     assert set(results) == {"mrpc/validation", "qqp/validation", "mnli/validation_matched", "stsb/validation"}
     assert results["stsb/validation"]["metrics"] == [{"type": "pearsonr", "value": 0.627, "name": "Pearson r"}]
     assert results["mrpc/validation"]["metrics"][0]["type"] == "f1"
-    assert results["mnli/validation_matched"]["metrics"][0] == {"type": "accuracy", "value": 59.1, "name": "Accuracy (%)"}
+    assert results["mnli/validation_matched"]["metrics"][0] == {
+        "type": "accuracy",
+        "value": 59.1,
+        "name": "Accuracy (%)",
+    }
     assert {r["task"]["type"] for r in index["results"]} == {"text-classification"}
     assert {r["dataset"]["type"] for r in index["results"]} == {"nyu-mll/glue"}
 
 
 def test_card_sections_state_the_logged_facts(records):
     text = render_card(card_data_from_run(records[5])).text
-    for heading in ("## Architecture", "## Pretraining", "## GLUE", "## Conclusion", "## Limitations", "## Usage", "## Citation"):
+    for heading in (
+        "## Architecture",
+        "## Pretraining",
+        "## GLUE",
+        "## Conclusion",
+        "## Limitations",
+        "## Usage",
+        "## Citation",
+    ):
         assert heading in text
     assert "| MNLI-m | Accuracy (%) | 59.1 |" in text and "| STS-B | Pearson r | 0.627 |" in text
     assert "best fine-tuning epoch on that validation set" in text and "--selection heldout" in text
@@ -96,8 +108,16 @@ def test_unevaluated_run_has_no_model_index(records):
 
 
 def test_config_and_mask_token_fill_the_architecture(records):
-    config = {"hidden_size": 512, "num_hidden_layers": 6, "concept_num": 128, "num_attention_heads": 8, "intermediate_size": 2048}
-    data = card_data_from_run(records[5], config=config, mask_token="<mask>", num_parameters=61_234_567, revision="0123abcd")
+    config = {
+        "hidden_size": 512,
+        "num_hidden_layers": 6,
+        "concept_num": 128,
+        "num_attention_heads": 8,
+        "intermediate_size": 2048,
+    }
+    data = card_data_from_run(
+        records[5], config=config, mask_token="<mask>", num_parameters=61_234_567, revision="0123abcd"
+    )
     card = render_card(data)
     assert "| Attention heads | 8 |" in card.text and "| FFN size | 2048 |" in card.text
     assert "| Parameters | 61.2M (61,234,567) |" in card.text
@@ -136,7 +156,10 @@ def test_hostile_cells_cannot_break_yaml_tables_or_inject_markup(tmp_path):
     assert set(meta) == {"datasets", "language", "library_name", "license", "pipeline_tag", "tags", "widget"}
     assert meta["datasets"] == ["JeanKaddour/minipile"]
     # the YAML block is the generated one: exactly two delimiter lines in the whole file
-    assert [i for i, line in enumerate(raw.splitlines()) if line.strip() == "---"] == [0, raw.splitlines().index("---", 1)]
+    assert [i for i, line in enumerate(raw.splitlines()) if line.strip() == "---"] == [
+        0,
+        raw.splitlines().index("---", 1),
+    ]
     assert "<script>" not in raw and "<img" not in raw
     assert "&lt;script&gt;" in loaded.text and "javascript:alert" not in re.findall(r"\]\(([^)]*)\)", raw)
     assert "\n# heading" not in raw and "\\# heading" in raw
@@ -179,9 +202,14 @@ def test_cli_help_explains_every_option(capsys):
 def test_cli_model_dir_supplies_config_mask_token_and_parameter_count(tmp_path):
     model = tmp_path / "model"
     model.mkdir()
-    (model / "config.json").write_text(json.dumps({"hidden_size": 512, "num_attention_heads": 8, "intermediate_size": 2048}))
+    (model / "config.json").write_text(
+        json.dumps({"hidden_size": 512, "num_attention_heads": 8, "intermediate_size": 2048})
+    )
     (model / "tokenizer_config.json").write_text(json.dumps({"mask_token": "[MASK_X]"}))
-    save_file({"a": np.zeros((10, 20), dtype=np.float32), "b": np.zeros((5,), dtype=np.float32)}, str(model / "model.safetensors"))
+    save_file(
+        {"a": np.zeros((10, 20), dtype=np.float32), "b": np.zeros((5,), dtype=np.float32)},
+        str(model / "model.safetensors"),
+    )
     out = tmp_path / "out"
     assert cli_main(["--log", str(LOG), "--run", BEST_L6, "--output", str(out), "--model-dir", str(model)]) == 0
     card = ModelCard.load(out / "README.md")
@@ -198,8 +226,14 @@ def test_cli_model_dir_supplies_config_mask_token_and_parameter_count(tmp_path):
         (("perceiver_posonly_mlm_H512L2C128_20260119_204015",), "perceiver-posonly-mlm-l2"),
         (("weighted_mlm_H512L2C128_20260117_153544",), "weighted-mlm-l2"),
         (("perceiver_mlm_H256L6C64_20260301_000000",), "perceiver-mlm-h256-l6-c64"),
-        (("perceiver_mlm_H512L6C128_20260219_105435", ["combined"], "kendall_gal"), "perceiver-mlm-l6-combined-kendall-gal"),
-        (("perceiver_mlm_H512L6C128_20260220_184029", ["combined"], "fixed=0.1"), "perceiver-mlm-l6-combined-fixed-0.1"),
+        (
+            ("perceiver_mlm_H512L6C128_20260219_105435", ["combined"], "kendall_gal"),
+            "perceiver-mlm-l6-combined-kendall-gal",
+        ),
+        (
+            ("perceiver_mlm_H512L6C128_20260220_184029", ["combined"], "fixed=0.1"),
+            "perceiver-mlm-l6-combined-fixed-0.1",
+        ),
         (("perceiver_mlm_H512L6C128", ["variance", "uniformity"]), "perceiver-mlm-l6-variance-uniformity"),
     ],
 )

@@ -351,7 +351,8 @@ def test_save_pretrained_writes_safetensors_and_reloads_identically(tmp_path):
     reloaded = CogitoForMaskedLM.from_pretrained(tmp_path).eval()
     input_ids, attention_mask, _ = batch(config)
     torch.testing.assert_close(
-        reloaded(input_ids, attention_mask=attention_mask).logits, model(input_ids, attention_mask=attention_mask).logits
+        reloaded(input_ids, attention_mask=attention_mask).logits,
+        model(input_ids, attention_mask=attention_mask).logits,
     )
 
 
@@ -380,7 +381,7 @@ def test_torch_compile_matches_eager_without_recompiling_for_each_masked_count()
 
 @pytest.mark.parametrize("decoder_type", ["weighted", "perceiver_posonly"])
 def test_position_only_decoders_train_on_tsdae_batches_with_longer_targets(decoder_type, tiny_tokenizer):
-    from cogito.data import TSDAECollator
+    from cogito.data.text import TSDAECollator
 
     config = tiny_config(decoder_type=decoder_type)
     model = CogitoForMaskedLM(config)

@@ -12,20 +12,43 @@ from pathlib import Path
 
 import pytest
 
-from cogito.hub_cards.log import read_log
-from cogito.pretrain import parse_config_overrides, run_id_for
 from cogito import CogitoConfig
+from cogito.hub_cards.log import read_log
+from cogito.training.pretrain import parse_config_overrides, run_id_for
 
 pytestmark = pytest.mark.slow
 
 TINY = [
-    "--hidden_size", "32", "--num_hidden_layers", "2", "--concept_num", "8",
-    "--config_overrides", "intermediate_size=64,hidden_dropout_prob=0.0",
-    "--max_seq_length", "32", "--tokenizer_vocab_size", "600",
-    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
-    "--max_eval_samples", "32", "--learning_rate", "3e-3",
-    "--logging_steps", "5", "--disable_tqdm", "true", "--report_to", "none",
-    "--concept_losses", "combined", "--loss_weighting", "kendall_gal",
+    "--hidden_size",
+    "32",
+    "--num_hidden_layers",
+    "2",
+    "--concept_num",
+    "8",
+    "--config_overrides",
+    "intermediate_size=64,hidden_dropout_prob=0.0",
+    "--max_seq_length",
+    "32",
+    "--tokenizer_vocab_size",
+    "600",
+    "--per_device_train_batch_size",
+    "8",
+    "--per_device_eval_batch_size",
+    "16",
+    "--max_eval_samples",
+    "32",
+    "--learning_rate",
+    "3e-3",
+    "--logging_steps",
+    "5",
+    "--disable_tqdm",
+    "true",
+    "--report_to",
+    "none",
+    "--concept_losses",
+    "combined",
+    "--loss_weighting",
+    "kendall_gal",
 ]
 
 
@@ -53,7 +76,9 @@ def test_run_ids_follow_the_research_naming():
 
 
 def test_config_overrides_are_typed_and_unknown_keys_listed():
-    assert parse_config_overrides("intermediate_size=64,use_bixt=true,hidden_dropout_prob=0.0,token_embedding_dim=32") == {
+    assert parse_config_overrides(
+        "intermediate_size=64,use_bixt=true,hidden_dropout_prob=0.0,token_embedding_dim=32"
+    ) == {
         "intermediate_size": 64,
         "use_bixt": True,
         "hidden_dropout_prob": 0.0,
@@ -68,8 +93,21 @@ def test_config_overrides_are_typed_and_unknown_keys_listed():
 def test_pretrain_writes_model_logs_and_an_experiment_log_row(tmp_path, corpus_text_file):
     out, log = tmp_path / "run", tmp_path / "log.md"
     run_pretrain(
-        ["--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "30", "--eval_strategy", "steps",
-         "--eval_steps", "15", "--experiment_log", log, *TINY]
+        [
+            "--train_file",
+            corpus_text_file,
+            "--output_dir",
+            out,
+            "--max_steps",
+            "30",
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            "15",
+            "--experiment_log",
+            log,
+            *TINY,
+        ]
     )
     summary = summary_of(out)
     assert summary["global_step"] == 30
@@ -91,8 +129,19 @@ def test_pretrain_writes_model_logs_and_an_experiment_log_row(tmp_path, corpus_t
 
 def test_killed_run_resumes_to_the_same_final_step_with_nothing_lost(tmp_path, corpus_text_file):
     out, log = tmp_path / "run", tmp_path / "log.md"
-    args = ["--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "400", "--save_steps", "10",
-            "--experiment_log", log, *TINY]
+    args = [
+        "--train_file",
+        corpus_text_file,
+        "--output_dir",
+        out,
+        "--max_steps",
+        "400",
+        "--save_steps",
+        "10",
+        "--experiment_log",
+        log,
+        *TINY,
+    ]
     process = run_pretrain(args, wait=False)
     deadline = time.time() + 300
     while time.time() < deadline and not (out / "checkpoint-20" / "trainer_state.json").exists():
@@ -117,11 +166,31 @@ def test_killed_run_resumes_to_the_same_final_step_with_nothing_lost(tmp_path, c
 
 def test_two_process_ddp_on_cpu(tmp_path, corpus_text_file):
     out = tmp_path / "run"
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-                "-m", "cogito.pretrain"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        "-m",
+        "cogito.pretrain",
+    ]
     run_pretrain(
-        ["--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "6", "--experiment_log", "none",
-         "--ddp_backend", "gloo", *TINY],
+        [
+            "--train_file",
+            corpus_text_file,
+            "--output_dir",
+            out,
+            "--max_steps",
+            "6",
+            "--experiment_log",
+            "none",
+            "--ddp_backend",
+            "gloo",
+            *TINY,
+        ],
         launcher=launcher,
     )
     summary = summary_of(out)
@@ -133,9 +202,22 @@ def test_two_process_ddp_on_cpu(tmp_path, corpus_text_file):
 def test_wandb_offline_run_needs_no_network(tmp_path, corpus_text_file):
     out = tmp_path / "run"
     started = time.time()
-    args = ["--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "4", "--experiment_log", "none",
-            *TINY, "--report_to", "wandb"]
-    run_pretrain(args, env_extra={"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_API_KEY": ""}, timeout=240)
+    args = [
+        "--train_file",
+        corpus_text_file,
+        "--output_dir",
+        out,
+        "--max_steps",
+        "4",
+        "--experiment_log",
+        "none",
+        *TINY,
+        "--report_to",
+        "wandb",
+    ]
+    run_pretrain(
+        args, env_extra={"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_API_KEY": ""}, timeout=240
+    )
     assert time.time() - started < 180  # no ~107 s network hang
     run_id = summary_of(out)["run_id"]
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
@@ -143,13 +225,36 @@ def test_wandb_offline_run_needs_no_network(tmp_path, corpus_text_file):
 
 
 def test_multi_process_run_without_output_dir_is_refused(tmp_path, corpus_text_file):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29534",
-                "-m", "cogito.pretrain"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29534",
+        "-m",
+        "cogito.pretrain",
+    ]
     env = dict(os.environ)
     result = subprocess.run(
-        launcher + ["--train_file", str(corpus_text_file), "--max_steps", "1", "--experiment_log", "none",
-                    "--ddp_backend", "gloo", *TINY],
-        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        launcher
+        + [
+            "--train_file",
+            str(corpus_text_file),
+            "--max_steps",
+            "1",
+            "--experiment_log",
+            "none",
+            "--ddp_backend",
+            "gloo",
+            *TINY,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert result.returncode != 0
     assert "needs --output_dir" in result.stdout + result.stderr
@@ -157,10 +262,23 @@ def test_multi_process_run_without_output_dir_is_refused(tmp_path, corpus_text_f
 
 
 def test_wandb_project_flag_wins_over_the_environment(tmp_path, corpus_text_file, monkeypatch):
-    from cogito.pretrain import parse_args, pretrain
+    from cogito.training.pretrain import parse_args, pretrain
 
     monkeypatch.setenv("WANDB_PROJECT", "from-the-shell")
-    parsed = parse_args(["--train_file", str(corpus_text_file), "--output_dir", str(tmp_path / "run"),
-                         "--max_steps", "1", "--experiment_log", "none", *TINY, "--wandb_project", "from-the-flag"])
+    parsed = parse_args(
+        [
+            "--train_file",
+            str(corpus_text_file),
+            "--output_dir",
+            str(tmp_path / "run"),
+            "--max_steps",
+            "1",
+            "--experiment_log",
+            "none",
+            *TINY,
+            "--wandb_project",
+            "from-the-flag",
+        ]
+    )
     pretrain(*parsed)
     assert os.environ["WANDB_PROJECT"] == "from-the-flag"

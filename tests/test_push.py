@@ -126,7 +126,17 @@ def dry_run(run_dir, log_path, tmp_path_factory):
             mp.setattr(HfApi, method, _no_hub)
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = cli_main(
-                ["--model-dir", str(run_dir), "--log", str(log_path), "--namespace", "alice", "--dry-run", "--output", str(output)]
+                [
+                    "--model-dir",
+                    str(run_dir),
+                    "--log",
+                    str(log_path),
+                    "--namespace",
+                    "alice",
+                    "--dry-run",
+                    "--output",
+                    str(output),
+                ]
             )
     return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "folder": output}
 
@@ -157,7 +167,12 @@ def test_dry_run_folder_loads_with_every_auto_class_without_cogito(dry_run):
     ):
         assert line in out
     config = json.loads((dry_run["folder"] / "config.json").read_text())
-    assert set(config["auto_map"]) >= {"AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification"}
+    assert set(config["auto_map"]) >= {
+        "AutoConfig",
+        "AutoModel",
+        "AutoModelForMaskedLM",
+        "AutoModelForSequenceClassification",
+    }
 
 
 def test_dry_run_card_names_the_disambiguated_repo_and_has_model_index(dry_run):
@@ -173,7 +188,10 @@ def test_dry_run_prints_the_plan_and_calls_no_hub(dry_run):
     out = dry_run["stdout"]
     assert "nothing was uploaded" in out
     assert f"repo id:    alice/{REPO_NAME}" in out
-    assert f"'perceiver-mlm-h32-l2-c8' is taken by an earlier run of the log ({EARLIER_RUN_ID}), so this run's date is appended" in out
+    assert (
+        f"'perceiver-mlm-h32-l2-c8' is taken by an earlier run of the log ({EARLIER_RUN_ID}), so this run's "
+        "date is appended" in out
+    )
     assert "model.safetensors" in out and "total" in out
     assert "model-index results: ['GLUE MRPC f1=70.1', 'GLUE STS-B pearsonr=0.21']" in out
     assert f"folder kept at {dry_run['folder'].resolve()}" in out
@@ -295,7 +313,9 @@ def test_push_creates_the_repo_and_uploads_exactly_the_folder_without_leaking_th
         # HfApi(...) is built by push itself from the token: patch the class's methods.
         monkeypatch.setattr(HfApi, method, lambda self, *a, _m=method, **k: getattr(hub, _m)(*a, **k))
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
-    code = cogito_main(["push", "--model-dir", str(run_dir), "--log", str(log_path), "--revision-message", "first upload"])
+    code = cogito_main(
+        ["push", "--model-dir", str(run_dir), "--log", str(log_path), "--revision-message", "first upload"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert hub.names == ["whoami", "create_repo", "upload_folder"]
@@ -330,7 +350,19 @@ def test_push_without_a_token_says_how_to_log_in(run_dir, log_path, monkeypatch,
 
 
 def test_unknown_run_id_lists_close_matches(run_dir, log_path, capsys):
-    code = cli_main(["--model-dir", str(run_dir), "--log", str(log_path), "--run", RUN_ID[:-1] + "1", "--namespace", "a", "--dry-run"])
+    code = cli_main(
+        [
+            "--model-dir",
+            str(run_dir),
+            "--log",
+            str(log_path),
+            "--run",
+            RUN_ID[:-1] + "1",
+            "--namespace",
+            "a",
+            "--dry-run",
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert f"no run '{RUN_ID[:-1]}1' in the log; close matches: {RUN_ID}" in err
@@ -343,7 +375,9 @@ def test_run_option_must_match_the_folders_run_file(run_dir, log_path):
 
 def test_run_file_losses_must_agree_with_the_log_row(run_dir, log_path, tmp_path):
     copy = _copy(run_dir, tmp_path)
-    (copy / "cogito_run.json").write_text(json.dumps({"run_id": RUN_ID, "concept_losses": "combined", "loss_weighting": "fixed"}))
+    (copy / "cogito_run.json").write_text(
+        json.dumps({"run_id": RUN_ID, "concept_losses": "combined", "loss_weighting": "fixed"})
+    )
     with pytest.raises(ValueError, match="concept_losses='combined' but the log row"):
         push(copy, log=log_path, namespace="alice", dry_run=True)
 

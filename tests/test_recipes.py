@@ -6,17 +6,22 @@ import json
 
 import pytest
 
-from cogito.pretrain import cli_main, parse_args, pretrain
-from cogito.recipes import list_recipes, load_recipe
+from cogito.training.pretrain import cli_main, parse_args, pretrain
+from cogito.training.recipes import list_recipes, load_recipe
 
 RECIPES = list_recipes()
 
 
 def test_there_is_a_recipe_for_every_run_family_of_the_research_log():
     assert set(RECIPES) >= {
-        "weighted_mlm_l2", "perceiver_mlm_l2", "perceiver_posonly_mlm_l2",
-        "weighted_mlm_l6", "perceiver_mlm_l6", "perceiver_posonly_mlm_l6",
-        "perceiver_mlm_l6_combined_kendall_gal", "perceiver_mlm_l6_combined_fixed_0.1",
+        "weighted_mlm_l2",
+        "perceiver_mlm_l2",
+        "perceiver_posonly_mlm_l2",
+        "weighted_mlm_l6",
+        "perceiver_mlm_l6",
+        "perceiver_posonly_mlm_l6",
+        "perceiver_mlm_l6_combined_kendall_gal",
+        "perceiver_mlm_l6_combined_fixed_0.1",
         "perceiver_mlm_l6_t_regs_mst",
     }
 
@@ -55,14 +60,52 @@ def test_unknown_recipe_lists_the_recipes():
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_trains_two_steps_at_tiny_size(name, tmp_path, corpus_text_file):
     parsed = parse_args(
-        ["--recipe", name,
-         "--dataset_name", "none", "--tokenizer_name", "none", "--train_file", str(corpus_text_file),
-         "--bf16", "false", "--use_cpu", "true", "--report_to", "none",
-         "--hidden_size", "32", "--num_hidden_layers", "2", "--concept_num", "8",
-         "--config_overrides", "intermediate_size=64", "--max_seq_length", "32", "--tokenizer_vocab_size", "600",
-         "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1", "--max_steps", "2",
-         "--eval_strategy", "no", "--save_strategy", "no", "--max_eval_samples", "8",
-         "--experiment_log", "none", "--output_dir", str(tmp_path / "run"), "--disable_tqdm", "true"]
+        [
+            "--recipe",
+            name,
+            "--dataset_name",
+            "none",
+            "--tokenizer_name",
+            "none",
+            "--train_file",
+            str(corpus_text_file),
+            "--bf16",
+            "false",
+            "--use_cpu",
+            "true",
+            "--report_to",
+            "none",
+            "--hidden_size",
+            "32",
+            "--num_hidden_layers",
+            "2",
+            "--concept_num",
+            "8",
+            "--config_overrides",
+            "intermediate_size=64",
+            "--max_seq_length",
+            "32",
+            "--tokenizer_vocab_size",
+            "600",
+            "--per_device_train_batch_size",
+            "4",
+            "--gradient_accumulation_steps",
+            "1",
+            "--max_steps",
+            "2",
+            "--eval_strategy",
+            "no",
+            "--save_strategy",
+            "no",
+            "--max_eval_samples",
+            "8",
+            "--experiment_log",
+            "none",
+            "--output_dir",
+            str(tmp_path / "run"),
+            "--disable_tqdm",
+            "true",
+        ]
     )
     summary = pretrain(*parsed)
     assert summary["global_step"] == 2
@@ -71,7 +114,7 @@ def test_recipe_trains_two_steps_at_tiny_size(name, tmp_path, corpus_text_file):
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_glue_protocol_parses_with_cogito_glue(name):
-    from cogito.glue import parse_args as glue_args
+    from cogito.evaluation.glue.run import parse_args as glue_args
 
     args = glue_args(["--recipe", name, "--model_name_or_path", "runs/x", "--output_dir", "glue/x"])
     assert args.learning_rate == 1e-5 and args.per_device_train_batch_size == 96

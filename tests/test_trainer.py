@@ -9,7 +9,7 @@ import torch
 from transformers import TrainerCallback
 
 from cogito import CogitoConfig, CogitoForMaskedLM
-from cogito.trainer import (
+from cogito.training.trainer import (
     REGULARIZER_STATE_NAME,
     CogitoTrainer,
     CogitoTrainingArguments,
@@ -20,7 +20,7 @@ from cogito.trainer import (
 
 @pytest.fixture(scope="session")
 def corpus_tokenizer(corpus_text_file, tmp_path_factory):
-    from cogito.data import load_or_train_tokenizer
+    from cogito.data.text import load_or_train_tokenizer
 
     return load_or_train_tokenizer(
         train_texts=[corpus_text_file], vocab_size=800, save_dir=tmp_path_factory.mktemp("tok"), model_max_length=32
@@ -29,7 +29,7 @@ def corpus_tokenizer(corpus_text_file, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tokenized(corpus_text_file, corpus_tokenizer):
-    from cogito.data import load_text_datasets, tokenize_for_mlm
+    from cogito.data.text import load_text_datasets, tokenize_for_mlm
 
     raw = load_text_datasets(train_file=str(corpus_text_file), validation_split_percentage=5)
     data = tokenize_for_mlm(raw, corpus_tokenizer, max_seq_length=32)
@@ -37,7 +37,7 @@ def tokenized(corpus_text_file, corpus_tokenizer):
 
 
 def make_trainer(tmp_path, tokenizer, datasets, callbacks=(), **overrides) -> CogitoTrainer:
-    from cogito.data import mlm_collator
+    from cogito.data.text import mlm_collator
 
     torch.manual_seed(0)
     config = CogitoConfig(

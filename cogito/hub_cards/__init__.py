@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-from .card import CogitoCardData, card_data_from_run, render_card, write_card
-from .log import (
+from cogito.hub_cards.card import CogitoCardData, card_data_from_run, render_card, write_card
+from cogito.hub_cards.log import (
+    GLUE_METRICS,
+    STANDARD_COLUMNS,
     EffectiveRank,
     GlueMetric,
-    GLUE_METRICS,
     RunRecord,
-    STANDARD_COLUMNS,
     append_run,
     find_run,
     format_glue_cell,
@@ -21,7 +21,7 @@ from .log import (
     read_log,
     update_run,
 )
-from .naming import repo_name_for_run
+from cogito.hub_cards.naming import repo_name_for_run
 
 __all__ = [
     "CogitoCardData",

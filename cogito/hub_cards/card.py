@@ -18,8 +18,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .log import GLUE_METRICS, RunRecord, atomic_write_text
-from .naming import repo_name_for_run
+from cogito.hub_cards.log import GLUE_METRICS, RunRecord, atomic_write_text
+from cogito.hub_cards.naming import repo_name_for_run
 
 DEFAULT_NAMESPACE = "cogito"
 DEFAULT_MASK_TOKEN = "[MASK]"
@@ -104,9 +104,13 @@ class CogitoCardData:
 
     def __post_init__(self) -> None:
         if not _NAMESPACE.fullmatch(self.namespace):
-            raise ValueError(f"namespace {self.namespace!r} is not a Hub user/organisation name (letters, digits, '-')")
+            raise ValueError(
+                f"namespace {self.namespace!r} is not a Hub user/organisation name (letters, digits, '-')"
+            )
         if not _REVISION.fullmatch(self.revision):
-            raise ValueError(f"revision {self.revision!r} is not a branch, tag or commit hash (letters, digits, '._/-')")
+            raise ValueError(
+                f"revision {self.revision!r} is not a branch, tag or commit hash (letters, digits, '._/-')"
+            )
         if not self.mask_token or len(self.mask_token) > 50 or re.search(r"\s", self.mask_token):
             raise ValueError(f"mask token {self.mask_token!r} must be 1-50 characters without whitespace")
 
@@ -129,7 +133,9 @@ def card_data_from_run(
     for key, attribute in _CONFIG_MUST_MATCH.items():
         logged = getattr(run, attribute)
         if key in config and logged is not None and config[key] != logged:
-            raise ValueError(f"config {key}={config[key]!r} disagrees with the log ({attribute}={logged}) for run {run.run_id!r}")
+            raise ValueError(
+                f"config {key}={config[key]!r} disagrees with the log ({attribute}={logged}) for run {run.run_id!r}"
+            )
     weighting = run.loss_weighting
     if weighting == "fixed" and run.loss_weight is not None:
         weighting = f"fixed={run.loss_weight:g}"
@@ -269,7 +275,9 @@ def _limitations(data: CogitoCardData) -> str:
         items.append("No downstream evaluation is recorded for this run.")
     if run.pretraining_data:
         items.append(f"Pretraining data: {md(run.pretraining_data)} only; other languages and domains are untested.")
-    items.append("The architecture is custom code: loading needs `trust_remote_code=True`; pin a `revision` you have reviewed.")
+    items.append(
+        "The architecture is custom code: loading needs `trust_remote_code=True`; pin a `revision` you have reviewed."
+    )
     return "\n".join(f"- {item}" for item in items)
 
 
@@ -323,7 +331,13 @@ def _metadata(data: CogitoCardData) -> ModelCardData:
     known = [entry for name, entry in KNOWN_DATASETS.items() if name in data_text]
     datasets = [hub_id for hub_id, _ in known]
     languages = list(dict.fromkeys(language for _, language in known))
-    tags = ["concept-encoder", *([run.decoder_type] if run.decoder_type else []), "masked-lm", "cogito", *data.extra_tags]
+    tags = [
+        "concept-encoder",
+        *([run.decoder_type] if run.decoder_type else []),
+        "masked-lm",
+        "cogito",
+        *data.extra_tags,
+    ]
     return ModelCardData(
         language=languages or None,
         license=data.license,
@@ -344,7 +358,8 @@ def render_card(data: CogitoCardData) -> ModelCard:
     summary = (
         f"A Cogito concept encoder: {_number(run.num_concepts, 'C')} learned concept tokens cross-attend to the "
         f"token states of the input, so each layer costs O(C·N) instead of O(N²). This model has "
-        f"{_number(run.num_layers, 'an unrecorded number of')} layers of hidden size {_number(run.hidden_size, 'unrecorded')}, "
+        f"{_number(run.num_layers, 'an unrecorded number of')} layers of hidden size "
+        f"{_number(run.hidden_size, 'unrecorded')}, "
         f"and was pretrained as a masked language model with a `{run.decoder_type or 'unknown'}` decoder reading the "
         f"concepts back to tokens. It is run {md(run.run_id)} of the Cogito experiment log."
     )

@@ -12,9 +12,9 @@ whole resulting log before writing, and replace the file atomically.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import datetime as dt
 import difflib
+import fcntl
 import html
 import os
 import re
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._io import atomic_write_text
+from cogito._io import atomic_write_text
 
 # The project's run registry, relative to where the commands run.
 DEFAULT_LOG = Path("experiments") / "experiment_log.md"
@@ -102,8 +102,14 @@ GLUE_METRICS: dict[str, GlueMetric] = {
         GlueMetric("rte", "RTE", "accuracy", "Accuracy", True, "rte"),
         GlueMetric("wnli", "WNLI", "accuracy", "Accuracy", True, "wnli"),
         GlueMetric(
-            "paws", "PAWS", "accuracy", "Accuracy", True, "labeled_final",
-            dataset_type="google-research-datasets/paws", dataset_name="PAWS",
+            "paws",
+            "PAWS",
+            "accuracy",
+            "Accuracy",
+            True,
+            "labeled_final",
+            dataset_type="google-research-datasets/paws",
+            dataset_name="PAWS",
         ),
     )
 }
@@ -283,7 +289,9 @@ def _parse_glue(cell: str) -> tuple[dict[str, float], bool]:
             continue
         match = re.fullmatch(rf"(.+?)\s*:\s*({_NUMBER})\s*(%?)", text)
         if not match:
-            raise ValueError(f"cannot read a score from {item.strip()!r}; expected 'TASK: value' like '**MRPC:** 81.3%'")
+            raise ValueError(
+                f"cannot read a score from {item.strip()!r}; expected 'TASK: value' like '**MRPC:** 81.3%'"
+            )
         key = glue_task_key(match.group(1))
         metric = GLUE_METRICS[key]
         if bool(match.group(3)) != metric.percent:
@@ -317,7 +325,10 @@ def _parse_concept_losses(cell: str) -> tuple[list[str], str | None, float | Non
             losses.append(text)
             continue
         else:
-            raise ValueError(f"cannot read concept loss {text!r} in {cell!r}; expected names joined by '+', e.g. '`combined` + `kendall_gal`'")
+            raise ValueError(
+                f"cannot read concept loss {text!r} in {cell!r}; expected names joined by '+', e.g. '`combined` "
+                "+ `kendall_gal`'"
+            )
         if weighting is not None:
             raise ValueError(f"two loss weightings ({weighting}, {found}) in {cell!r}")
         weighting = found
@@ -358,7 +369,9 @@ def _architecture(cell: str | None, run_id: str) -> tuple[int | None, int | None
         match = re.search(rf"\b{letter}(\d+)\b", plain)
         value = int(match.group(1)) if match else from_run
         if match and from_run is not None and value != from_run:
-            raise ValueError(f"architecture {plain!r} says {letter}{value} but run id {run_id!r} says {letter}{from_run}")
+            raise ValueError(
+                f"architecture {plain!r} says {letter}{value} but run id {run_id!r} says {letter}{from_run}"
+            )
         values.append(value)
     return values[0], values[1], values[2]
 
@@ -373,7 +386,7 @@ def _split_lines(text: str) -> list[str]:
 
 def _strip_ending(line: str) -> tuple[str, str]:
     body = line.rstrip("\r\n")
-    return body, line[len(body):]
+    return body, line[len(body) :]
 
 
 def _cell_spans(line: str) -> list[tuple[int, int]]:
@@ -381,7 +394,7 @@ def _cell_spans(line: str) -> list[tuple[int, int]]:
     body, _ = _strip_ending(line)
     pipes = [i for i, ch in enumerate(body) if ch == "|" and (i == 0 or body[i - 1] != "\\")]
     spans = [(a + 1, b) for a, b in zip(pipes, pipes[1:])]
-    if body[pipes[-1] + 1:].strip():  # no trailing pipe: the last cell runs to the end of the line
+    if body[pipes[-1] + 1 :].strip():  # no trailing pipe: the last cell runs to the end of the line
         spans.append((pipes[-1] + 1, len(body.rstrip())))
     return spans
 
@@ -451,22 +464,31 @@ def _read_table(lines: list[str], start: int, end: int, source: str) -> _Table |
     if missing:
         if len(set(known)) >= _MIN_KNOWN_COLUMNS_FOR_RUN_TABLE:
             names = " or ".join(repr(a) for a in COLUMN_ALIASES[missing[0]][:3])
-            raise ValueError(f"{source} line {start + 1}: run table header has no required {missing[0]} column ({names})")
+            raise ValueError(
+                f"{source} line {start + 1}: run table header has no required {missing[0]} column ({names})"
+            )
         return None  # some other table in the log
     for key in set(known):
         if known.count(key) > 1:
             dupes = [c for c, k in zip(columns, keys) if k == key]
             raise ValueError(f"{source} line {start + 1}: columns {dupes} are the same field ({key}); keep one")
     if end - start < 2 or not _is_separator(lines[start + 1]):
-        raise ValueError(f"{source} line {start + 2}: the run table header (line {start + 1}) is not followed by a separator row like '|---|---|'")
+        raise ValueError(
+            f"{source} line {start + 2}: the run table header (line {start + 1}) is not followed by a separator "
+            "row like '|---|---|'"
+        )
     if len(_cells(lines[start + 1])) != len(columns):
-        raise ValueError(f"{source} line {start + 2}: separator row has {len(_cells(lines[start + 1]))} cells, header has {len(columns)}")
+        raise ValueError(
+            f"{source} line {start + 2}: separator row has {len(_cells(lines[start + 1]))} cells, header has "
+            f"{len(columns)}"
+        )
     table = _Table(header=start, columns=columns, keys=keys, end=end)
     for index in range(start + 2, end):
         count = len(_cells(lines[index]))
         if count != len(columns):
             raise ValueError(
-                f"{source} line {index + 1}: row has {count} cells but the header (line {start + 1}) has {len(columns)} columns"
+                f"{source} line {index + 1}: row has {count} cells but the header (line {start + 1}) has "
+                f"{len(columns)} columns"
             )
         table.rows.append(index)
     return table
@@ -529,7 +551,9 @@ def parse_log(text: str, source: str = "<log>") -> list[RunRecord]:
         for index in table.rows:
             record = _record(table, lines[index], index, source)
             if record.run_id in seen:
-                raise ValueError(f"{source} line {record.line}: run id {record.run_id!r} already used on line {seen[record.run_id]}")
+                raise ValueError(
+                    f"{source} line {record.line}: run id {record.run_id!r} already used on line {seen[record.run_id]}"
+                )
             seen[record.run_id] = record.line
             records.append(record)
     return records

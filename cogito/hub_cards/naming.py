@@ -42,7 +42,8 @@ def repo_name_for_run(run_id: str, concept_losses: list[str] | None = None, weig
     if not match:
         raise ValueError(
             f"run id {run_id!r} does not look like <decoder>_<objective>_H<h>L<l>C<c>_<timestamp> "
-            "with decoder one of weighted, perceiver, perceiver_posonly (e.g. perceiver_mlm_H512L6C128_20260208_211633)"
+            "with decoder one of weighted, perceiver, perceiver_posonly (e.g. "
+            "perceiver_mlm_H512L6C128_20260208_211633)"
         )
     parts = [match["decoder"].replace("_", "-"), match["objective"]]
     if int(match["h"]) != DEFAULT_HIDDEN_SIZE:
@@ -59,5 +60,7 @@ def repo_name_for_run(run_id: str, concept_losses: list[str] | None = None, weig
         parts.append(_slug(weighting, "weighting"))
     name = "-".join(parts)
     if not _HUB_NAME.fullmatch(name) or len(name) > _MAX_NAME_LENGTH:
-        raise ValueError(f"derived repo name {name!r} is not a valid Hub name (<= {_MAX_NAME_LENGTH} chars of a-z, 0-9, '-', '.')")
+        raise ValueError(
+            f"derived repo name {name!r} is not a valid Hub name (<= {_MAX_NAME_LENGTH} chars of a-z, 0-9, '-', '.')"
+        )
     return name

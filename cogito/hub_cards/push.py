@@ -47,10 +47,10 @@ from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from .card import CogitoCardData, card_data_from_run, render_card
-from .cli import count_safetensors_parameters, mask_token_from_dir
-from .._io import TOKENIZER_FILES
-from .log import DEFAULT_LOG, RUN_FILE, RunRecord, find_run, read_log
+from cogito._io import TOKENIZER_FILES
+from cogito.cli.card import count_safetensors_parameters, mask_token_from_dir
+from cogito.hub_cards.card import CogitoCardData, card_data_from_run, render_card
+from cogito.hub_cards.log import DEFAULT_LOG, RUN_FILE, RunRecord, find_run, read_log
 
 CODE_FILES: tuple[str, ...] = ("configuration_cogito.py", "modeling_cogito.py")
 # Every Auto class the card and the Hub widget rely on; transformers' save_pretrained writes only
@@ -161,15 +161,20 @@ def derive_repo_name(run_id: str, records: list[RunRecord]) -> DerivedName:
             f"{base!r} and their run ids/dates do not tell them apart; pass --repo-id USER/NAME"
         )
     if len(name) > _MAX_REPO_NAME:
-        raise ValueError(f"repo name {name!r} is longer than the Hub's {_MAX_REPO_NAME} characters; pass --repo-id USER/NAME")
+        raise ValueError(
+            f"repo name {name!r} is longer than the Hub's {_MAX_REPO_NAME} characters; pass --repo-id USER/NAME"
+        )
     if name == base:
         reason = "derived from the run id"
         if len(same_base) > 1:
             reason += f"; the earliest of {len(same_base)} runs of the log with this name, so it keeps it"
     else:
         holder = next(other for other, other_name in names.items() if other_name == base)
-        appended = "date and time are" if "-" in name[len(base) + 1:] else "date is"
-        reason = f"derived from the run id; {base!r} is taken by an earlier run of the log ({holder}), so this run's {appended} appended"
+        appended = "date and time are" if "-" in name[len(base) + 1 :] else "date is"
+        reason = (
+            f"derived from the run id; {base!r} is taken by an earlier run of the log ({holder}), so this "
+            f"run's {appended} appended"
+        )
     return DerivedName(name=name, reason=reason)
 
 
@@ -234,7 +239,8 @@ def _check_run_file_matches_log(model_dir: Path, run: RunRecord) -> None:
         weighting = info.get("loss_weighting")
         if listed and run.loss_weighting is not None and weighting not in (None, run.loss_weighting):
             raise ValueError(
-                f"{path} says loss_weighting={weighting!r} but the log row of {run.run_id!r} says {run.loss_weighting!r}"
+                f"{path} says loss_weighting={weighting!r} but the log row of {run.run_id!r} says "
+                f"{run.loss_weighting!r}"
             )
 
 
@@ -279,7 +285,8 @@ def check_model_dir(model_dir: Path) -> tuple[list[str], dict[str, Any]]:
     missing_classes = [name for name in REQUIRED_AUTO_CLASSES if name not in auto_map]
     if missing_classes:
         raise ValueError(
-            f"{config_path} auto_map lacks {', '.join(missing_classes)} (has {', '.join(sorted(auto_map)) or 'nothing'}); "
+            f"{config_path} auto_map lacks {', '.join(missing_classes)} (has "
+            f"{', '.join(sorted(auto_map)) or 'nothing'}); "
             f"all of {', '.join(REQUIRED_AUTO_CLASSES)} are needed"
         )
     for name in REQUIRED_AUTO_CLASSES:
@@ -297,7 +304,9 @@ def check_model_dir(model_dir: Path) -> tuple[list[str], dict[str, Any]]:
             "save the model with save_pretrained, which copies them"
         )
     if not (model_dir / "tokenizer_config.json").is_file():
-        raise ValueError(f"{model_dir} has no tokenizer_config.json: save the tokenizer into the folder (tokenizer.save_pretrained)")
+        raise ValueError(
+            f"{model_dir} has no tokenizer_config.json: save the tokenizer into the folder (tokenizer.save_pretrained)"
+        )
     tokenizer_files = [name for name in TOKENIZER_FILES if (model_dir / name).is_file()]
     files = ["config.json", *CODE_FILES, *_weight_files(model_dir), *tokenizer_files]
     return files, config
@@ -490,7 +499,10 @@ def push(
     if repo_id is not None and namespace is not None:
         raise ValueError(f"give --repo-id ({repo_id!r}) or --namespace ({namespace!r}), not both")
     if dry_run and repo_id is None and namespace is None:
-        raise ValueError("--dry-run makes no Hub call, so it cannot ask the Hub who you are: pass --namespace USER or --repo-id USER/NAME")
+        raise ValueError(
+            "--dry-run makes no Hub call, so it cannot ask the Hub who you are: pass --namespace USER or "
+            "--repo-id USER/NAME"
+        )
 
     # ---- everything that can be checked locally, before any Hub call
     files, config = check_model_dir(model_dir)
@@ -622,16 +634,32 @@ def _parser() -> argparse.ArgumentParser:
         description="Publish a trained run (weights, code, tokenizer, model card from the experiment log) to the Hub.",
         epilog="Repo name rule and token handling: see the docstring of cogito.hub_cards.push.",
     )
-    parser.add_argument("--model-dir", type=Path, required=True, help="output folder of `cogito pretrain` (a saved model + tokenizer)")
-    parser.add_argument("--run", metavar="RUN_ID", help=f"run id of the log row (default: run_id from MODEL_DIR/{RUN_FILE})")
+    parser.add_argument(
+        "--model-dir", type=Path, required=True, help="output folder of `cogito pretrain` (a saved model + tokenizer)"
+    )
+    parser.add_argument(
+        "--run", metavar="RUN_ID", help=f"run id of the log row (default: run_id from MODEL_DIR/{RUN_FILE})"
+    )
     parser.add_argument("--log", type=Path, default=DEFAULT_LOG, help=f"experiment log (default: {DEFAULT_LOG})")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--repo-id", metavar="USER/NAME", help="repo to push to (default: derived from the run, see the rule)")
-    where.add_argument("--namespace", metavar="USER", help="user or organisation for the derived name (default: your Hub login)")
-    parser.add_argument("--private", action="store_true", help="create the repo private (refused if it exists and is public)")
-    parser.add_argument("--revision-message", metavar="MESSAGE", help="commit message (default: 'Upload RUN_ID with cogito push')")
-    parser.add_argument("--dry-run", action="store_true", help="write and verify the folder, print the plan, call no Hub API")
-    parser.add_argument("--output", type=Path, help="write the upload folder here and keep it (a new or empty directory)")
+    where.add_argument(
+        "--repo-id", metavar="USER/NAME", help="repo to push to (default: derived from the run, see the rule)"
+    )
+    where.add_argument(
+        "--namespace", metavar="USER", help="user or organisation for the derived name (default: your Hub login)"
+    )
+    parser.add_argument(
+        "--private", action="store_true", help="create the repo private (refused if it exists and is public)"
+    )
+    parser.add_argument(
+        "--revision-message", metavar="MESSAGE", help="commit message (default: 'Upload RUN_ID with cogito push')"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="write and verify the folder, print the plan, call no Hub API"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="write the upload folder here and keep it (a new or empty directory)"
+    )
     return parser
 
 

@@ -36,8 +36,8 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import logging
 
-from ._io import TOKENIZER_FILES, has_tokenizer_files
-from .glue_tasks import (
+from cogito._io import TOKENIZER_FILES, has_tokenizer_files
+from cogito.evaluation.glue.tasks import (
     GLUE_TASKS,
     TASKS,
     GlueTask,
@@ -63,8 +63,21 @@ DEFAULT_TASKS = ("mrpc", "stsb", "qqp", "mnli")  # the research log's default se
 # Outputs that are not predictions: never gathered at evaluation (concept states are (N, C, H)).
 NON_PREDICTION_KEYS = ["concept_states", "hidden_states", "attentions"]
 RESULT_COLUMNS = (
-    "task", "trained_on", "head", "split", "metric", "score", "combined_score", "selection", "selected_epoch",
-    "epochs", "params", "train_seconds", "eval_seconds", "seed", "source_checkpoint",
+    "task",
+    "trained_on",
+    "head",
+    "split",
+    "metric",
+    "score",
+    "combined_score",
+    "selection",
+    "selected_epoch",
+    "epochs",
+    "params",
+    "train_seconds",
+    "eval_seconds",
+    "seed",
+    "source_checkpoint",
 )
 
 
@@ -76,28 +89,47 @@ class GlueArguments:
     output_dir: str = field(metadata={"help": "Where results.json/results.csv and per-run folders go."})
     tasks: list[str] = field(
         default_factory=lambda: list(DEFAULT_TASKS),
-        metadata={"help": f"Tasks, or 'all' for every GLUE task. Known: {', '.join(TASKS)}; other names need --text_columns."},
+        metadata={
+            "help": f"Tasks, or 'all' for every GLUE task. Known: {', '.join(TASKS)}; other names need --text_columns."
+        },
     )
     heads: list[str] | None = field(
         default=None,
         metadata={"help": f"Heads to run, each a separate fine-tuning: {', '.join(HEADS)}. Default: the model's own."},
     )
-    pair_pooling: str = field(default="mean", metadata={"help": f"Pooling inside the pair head: {', '.join(PAIR_POOLINGS)}."})
+    pair_pooling: str = field(
+        default="mean", metadata={"help": f"Pooling inside the pair head: {', '.join(PAIR_POOLINGS)}."}
+    )
     tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model folder's."})
     trust_remote_code: bool = field(
         default=False,
-        metadata={"help": "Run the model repository's own code (always done for local Cogito folders, whose code is Cogito's)."},
+        metadata={
+            "help": "Run the model repository's own code (always done for local Cogito folders, whose code is "
+            "Cogito's)."
+        },
     )
-    data_dir: str | None = field(default=None, metadata={"help": "Folder in the GLUE download layout (<TASK>/train.tsv, dev.tsv)."})
-    train_file: str | None = field(default=None, metadata={"help": "Explicit train file (.tsv/.csv/.jsonl); one task only."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Folder in the GLUE download layout (<TASK>/train.tsv, dev.tsv)."}
+    )
+    train_file: str | None = field(
+        default=None, metadata={"help": "Explicit train file (.tsv/.csv/.jsonl); one task only."}
+    )
     validation_file: str | None = field(default=None, metadata={"help": "Explicit validation file; one task only."})
-    text_columns: list[str] | None = field(default=None, metadata={"help": "Text columns of a custom local task (1 or 2)."})
+    text_columns: list[str] | None = field(
+        default=None, metadata={"help": "Text columns of a custom local task (1 or 2)."}
+    )
     label_column: str = field(default="label", metadata={"help": "Label column of a custom local task."})
-    label_names: list[str] | None = field(default=None, metadata={"help": "Labels of a custom task (default: read from train)."})
+    label_names: list[str] | None = field(
+        default=None, metadata={"help": "Labels of a custom task (default: read from train)."}
+    )
     regression: bool = field(default=False, metadata={"help": "The custom task is regression (Pearson/Spearman)."})
     selection: str = field(default="final", metadata={"help": f"Epoch reported: {', '.join(SELECTIONS)}."})
-    heldout_fraction: float = field(default=0.1, metadata={"help": "Share of train held out with --selection heldout."})
-    num_train_epochs: float | None = field(default=None, metadata={"help": "Default per task: 20 small, 5 SST-2, 3 large."})
+    heldout_fraction: float = field(
+        default=0.1, metadata={"help": "Share of train held out with --selection heldout."}
+    )
+    num_train_epochs: float | None = field(
+        default=None, metadata={"help": "Default per task: 20 small, 5 SST-2, 3 large."}
+    )
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many steps (overrides epochs when > 0)."})
     learning_rate: float = field(default=1e-5)
     per_device_train_batch_size: int = field(default=96)
@@ -113,17 +145,24 @@ class GlueArguments:
     logging_steps: int = field(default=50)
     dataloader_num_workers: int = field(default=0)
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training rows."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep the first N rows of each validation split."})
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Keep the first N rows of each validation split."}
+    )
     report_to: str = field(default="none", metadata={"help": "Trainer loggers: none, wandb, tensorboard, ..."})
     wandb_project: str | None = field(
-        default=None, metadata={"help": "W&B project (when --report_to includes wandb); default: $WANDB_PROJECT, else 'cogito'."}
+        default=None,
+        metadata={"help": "W&B project (when --report_to includes wandb); default: $WANDB_PROJECT, else 'cogito'."},
     )
     experiment_log: str | None = field(
         default=None,
         metadata={"help": "Markdown experiment log whose run row gets the Key GLUE Scores (none: not written)."},
     )
-    run_id: str | None = field(default=None, metadata={"help": "Run to update in the log (default: the model folder's cogito_run.json)."})
-    log_head: str | None = field(default=None, metadata={"help": "Head whose scores go into the log (default: the first fine-tuned head)."})
+    run_id: str | None = field(
+        default=None, metadata={"help": "Run to update in the log (default: the model folder's cogito_run.json)."}
+    )
+    log_head: str | None = field(
+        default=None, metadata={"help": "Head whose scores go into the log (default: the first fine-tuned head)."}
+    )
 
     def __post_init__(self) -> None:
         if self.selection not in SELECTIONS:
@@ -135,18 +174,28 @@ class GlueArguments:
         for head in self.heads or ():
             if head not in HEADS:
                 raise ValueError(f"unknown head {head!r}; choose from {', '.join(HEADS)}")
-        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "max_seq_length", "gradient_accumulation_steps"):
+        for name in (
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "max_seq_length",
+            "gradient_accumulation_steps",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)!r}")
         if self.num_train_epochs is not None and self.num_train_epochs <= 0:
             raise ValueError(f"--num_train_epochs must be > 0, got {self.num_train_epochs!r}")
         if self.text_columns is None:
-            custom = [f"--{name}" for name, default in (("regression", False), ("label_names", None), ("label_column", "label"))
-                      if getattr(self, name) != default]
+            custom = [
+                f"--{name}"
+                for name, default in (("regression", False), ("label_names", None), ("label_column", "label"))
+                if getattr(self, name) != default
+            ]
             if custom:
                 raise ValueError(f"{', '.join(custom)} describe a custom local task and need --text_columns")
         if self.log_head is not None and self.experiment_log is None:
-            raise ValueError(f"--log_head {self.log_head!r} chooses what goes into the experiment log: pass --experiment_log too")
+            raise ValueError(
+                f"--log_head {self.log_head!r} chooses what goes into the experiment log: pass --experiment_log too"
+            )
 
 
 # --------------------------------------------------------------------------- models
@@ -180,7 +229,9 @@ def load_tokenizer(model_name_or_path: str, tokenizer_name: str | None = None, t
             f"model folder {folder} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
             "pass --tokenizer_name with the tokenizer it was trained with"
         )
-    return AutoTokenizer.from_pretrained(source, trust_remote_code=trusts_remote_code(model_name_or_path, trust_remote_code))
+    return AutoTokenizer.from_pretrained(
+        source, trust_remote_code=trusts_remote_code(model_name_or_path, trust_remote_code)
+    )
 
 
 def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -200,7 +251,9 @@ def embed(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Ten
     """
     if hasattr(encoder, "pool") and hasattr(encoder, "cogito"):
         position_ids = encoder.cogito._position_ids(input_ids, None)
-        concepts = encoder.cogito(input_ids, attention_mask=attention_mask, position_ids=position_ids).last_hidden_state
+        concepts = encoder.cogito(
+            input_ids, attention_mask=attention_mask, position_ids=position_ids
+        ).last_hidden_state
         return encoder.pool(concepts, input_ids, attention_mask, position_ids)  # (B, H)
     states = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     if is_cogito(encoder.config):
@@ -257,7 +310,10 @@ def load_encoder(model_name_or_path: str, pooling: str = "mean", trust_remote_co
     config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust)
     if pooling != "mean":
         if not is_cogito(config):
-            raise ValueError(f"pair pooling {pooling!r} needs a Cogito model; {model_name_or_path} is {config.model_type!r} (use mean)")
+            raise ValueError(
+                f"pair pooling {pooling!r} needs a Cogito model; {model_name_or_path} is {config.model_type!r} "
+                "(use mean)"
+            )
         model = AutoModelForSequenceClassification.from_pretrained(
             model_name_or_path, trust_remote_code=trust, classifier_pooling=pooling, num_labels=1
         )
@@ -304,7 +360,9 @@ def check_head(head: str, config, model_name_or_path: str) -> None:
     allowed = (*COGITO_HEADS, "pair", "zero_shot") if is_cogito(config) else ("native", "pair", "zero_shot")
     if head not in allowed:
         kind = "a Cogito model" if is_cogito(config) else f"a {config.model_type!r} model"
-        raise ValueError(f"head {head!r} does not apply to {model_name_or_path} ({kind}); choose from {', '.join(allowed)}")
+        raise ValueError(
+            f"head {head!r} does not apply to {model_name_or_path} ({kind}); choose from {', '.join(allowed)}"
+        )
 
 
 def default_head(config) -> str:
@@ -316,7 +374,8 @@ def default_head(config) -> str:
 
 def tokenized_dataset(data: dict[str, list], tokenizer, task: GlueTask, max_length: int, pair: bool):
     """A `datasets.Dataset` of token ids (one sequence, or `_a`/`_b` for the pair head) and `label`."""
-    from datasets import Dataset, Features, Sequence as HFSequence, Value
+    from datasets import Dataset, Features, Value
+    from datasets import Sequence as HFSequence
 
     texts = [data["text_a"]] + ([data["text_b"]] if "text_b" in data else [])
     if pair:
@@ -346,7 +405,10 @@ class PairCollator:
         batch: dict[str, torch.Tensor] = {}
         for side in "ab":
             padded = self.tokenizer.pad(
-                [{"input_ids": f[f"input_ids_{side}"], "attention_mask": f[f"attention_mask_{side}"]} for f in features],
+                [
+                    {"input_ids": f[f"input_ids_{side}"], "attention_mask": f[f"attention_mask_{side}"]}
+                    for f in features
+                ],
                 return_tensors="pt",
             )
             batch[f"input_ids_{side}"] = padded["input_ids"]
@@ -376,19 +438,32 @@ def _head_rows(data: dict[str, list], limit: int | None) -> dict[str, list]:
 
 
 @torch.no_grad()
-def sentence_embeddings(encoder: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64, max_length: int = 128) -> torch.Tensor:
+def sentence_embeddings(
+    encoder: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 64, max_length: int = 128
+) -> torch.Tensor:
     """`embed` over `texts` in batches, in eval mode. `(N, H)`."""
     encoder.eval()
     device = next(encoder.parameters()).device
     out = []
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[start : start + batch_size]), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        batch = tokenizer(
+            list(texts[start : start + batch_size]),
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
         out.append(embed(encoder, batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
     return torch.cat(out)
 
 
 def zero_shot_similarity(
-    encoder: nn.Module, tokenizer, texts_a: Sequence[str], texts_b: Sequence[str], batch_size: int = 64, max_length: int = 128
+    encoder: nn.Module,
+    tokenizer,
+    texts_a: Sequence[str],
+    texts_b: Sequence[str],
+    batch_size: int = 64,
+    max_length: int = 128,
 ) -> np.ndarray:
     """Cosine similarity of the pooled embeddings of each pair; no training."""
     a = sentence_embeddings(encoder, tokenizer, texts_a, batch_size, max_length)
@@ -407,7 +482,9 @@ def _epochs_for(task: GlueTask, args: GlueArguments) -> float:
     return args.num_train_epochs if args.num_train_epochs is not None else float(task.epochs)
 
 
-def _result(task: GlueTask, key: str, head: str, args: GlueArguments, metrics: dict[str, float], **extra) -> dict[str, Any]:
+def _result(
+    task: GlueTask, key: str, head: str, args: GlueArguments, metrics: dict[str, float], **extra
+) -> dict[str, Any]:
     hub_split, _ = task.splits()[key]
     return {
         "task": key,
@@ -423,7 +500,9 @@ def _result(task: GlueTask, key: str, head: str, args: GlueArguments, metrics: d
     }
 
 
-def run_zero_shot(task: GlueTask, data: dict[str, dict[str, list]], tokenizer, args: GlueArguments) -> list[dict[str, Any]]:
+def run_zero_shot(
+    task: GlueTask, data: dict[str, dict[str, list]], tokenizer, args: GlueArguments
+) -> list[dict[str, Any]]:
     """Zero-shot similarity on each validation split of a regression pair task (STS-B)."""
     if not (task.is_regression and task.is_pair):
         raise ValueError(f"zero_shot applies to sentence-pair similarity tasks (stsb); {task.name} is not one")
@@ -442,24 +521,37 @@ def run_zero_shot(task: GlueTask, data: dict[str, dict[str, list]], tokenizer, a
         metrics = task_metrics(task, similarity, split["label"])
         results.append(
             _result(
-                task, key, "zero_shot", args, metrics,
-                selection="none (zero-shot)", selected_epoch=None, epochs=0,
+                task,
+                key,
+                "zero_shot",
+                args,
+                metrics,
+                selection="none (zero-shot)",
+                selected_epoch=None,
+                epochs=0,
                 params=sum(p.numel() for p in encoder.parameters()),
-                num_train=0, num_validation=len(split["label"]), num_heldout=0,
-                train_seconds=0.0, eval_seconds=seconds,
+                num_train=0,
+                num_validation=len(split["label"]),
+                num_heldout=0,
+                train_seconds=0.0,
+                eval_seconds=seconds,
             )
         )
     return results
 
 
-def finetune(task: GlueTask, head: str, data: dict[str, dict[str, list]], tokenizer, args: GlueArguments) -> list[dict[str, Any]]:
+def finetune(
+    task: GlueTask, head: str, data: dict[str, dict[str, list]], tokenizer, args: GlueArguments
+) -> list[dict[str, Any]]:
     """Fine-tune one head on one task; one result per validation split at the selected epoch."""
     from transformers import Trainer, TrainingArguments, set_seed
     from transformers.data.data_collator import DataCollatorWithPadding
 
     set_seed(args.seed)  # before model init: the new head's weights depend on it
     model = build_model(args.model_name_or_path, task, head, args.pair_pooling, args.trust_remote_code)
-    max_positions = getattr(model.config if hasattr(model, "config") else model.encoder.config, "max_position_embeddings", None)
+    max_positions = getattr(
+        model.config if hasattr(model, "config") else model.encoder.config, "max_position_embeddings", None
+    )
     if max_positions is not None and args.max_seq_length > max_positions:
         raise ValueError(
             f"--max_seq_length {args.max_seq_length} exceeds the model's max_position_embeddings={max_positions}"
@@ -537,13 +629,24 @@ def finetune(task: GlueTask, head: str, data: dict[str, dict[str, list]], tokeni
     _finish_wandb(args.report_to)
     return [
         _result(
-            task, key, head, args, by_split[key],
-            selection=SELECTIONS[args.selection], selected_epoch=selected_epoch, epochs=_epochs_for(task, args),
-            params=params, num_train=len(train_rows["text_a"]), num_validation=len(validation[key]["text_a"]),
+            task,
+            key,
+            head,
+            args,
+            by_split[key],
+            selection=SELECTIONS[args.selection],
+            selected_epoch=selected_epoch,
+            epochs=_epochs_for(task, args),
+            params=params,
+            num_train=len(train_rows["text_a"]),
+            num_validation=len(validation[key]["text_a"]),
             num_heldout=0 if heldout_rows is None else len(heldout_rows["text_a"]),
-            train_seconds=train_seconds, eval_seconds=eval_seconds,
-            learning_rate=args.learning_rate, batch_size=args.per_device_train_batch_size,
-            max_seq_length=args.max_seq_length, steps=trainer.state.global_step,
+            train_seconds=train_seconds,
+            eval_seconds=eval_seconds,
+            learning_rate=args.learning_rate,
+            batch_size=args.per_device_train_batch_size,
+            max_seq_length=args.max_seq_length,
+            steps=trainer.state.global_step,
         )
         for key in validation
     ]
@@ -554,7 +657,9 @@ def _split_metrics(flat: dict[str, float], key: str, task: GlueTask) -> dict[str
     return {name: float(flat[prefix + name]) for name in (*task.metrics, "combined_score")}
 
 
-def select_epoch(log_history: list[dict[str, Any]], eval_keys: list[str], selection: str) -> tuple[dict[str, dict[str, float]], float]:
+def select_epoch(
+    log_history: list[dict[str, Any]], eval_keys: list[str], selection: str
+) -> tuple[dict[str, dict[str, float]], float]:
     """Validation metrics at the chosen epoch, and that epoch.
 
     `heldout` chooses by the held-out split's combined score, `best_on_validation` by the first
@@ -601,7 +706,7 @@ def _finish_wandb(report_to: str) -> None:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    from .hub_cards.log import atomic_write_text
+    from cogito.hub_cards.log import atomic_write_text
 
     atomic_write_text(path, text)
 
@@ -617,7 +722,9 @@ def results_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_results(output_dir: str | Path, results: list[dict[str, Any]], arguments: dict[str, Any]) -> tuple[Path, Path]:
+def write_results(
+    output_dir: str | Path, results: list[dict[str, Any]], arguments: dict[str, Any]
+) -> tuple[Path, Path]:
     """results.json (everything) and results.csv (one metric per row), written atomically."""
     output_dir = Path(output_dir)
     json_path, csv_path = output_dir / "results.json", output_dir / "results.csv"
@@ -631,12 +738,17 @@ def write_results(output_dir: str | Path, results: list[dict[str, Any]], argumen
 
 
 # Log keys whose score is a fraction we store as 0-1 but the log writes in %.
-_LOG_METRIC = {"pearsonr": "pearson", "matthews_correlation": "matthews_correlation", "f1": "f1", "accuracy": "accuracy"}
+_LOG_METRIC = {
+    "pearsonr": "pearson",
+    "matthews_correlation": "matthews_correlation",
+    "f1": "f1",
+    "accuracy": "accuracy",
+}
 
 
 def glue_log_scores(results: list[dict[str, Any]], head: str) -> dict[str, float]:
     """Scores of one fine-tuned head in the log's convention (MRPC/QQP F1 %, MNLI-m acc %, STS-B Pearson)."""
-    from .hub_cards.log import GLUE_METRICS
+    from cogito.hub_cards.log import GLUE_METRICS
 
     scores = {}
     for result in results:
@@ -662,8 +774,7 @@ def find_log_target(args: GlueArguments) -> LogTarget | None:
     Only an explicit --experiment_log is written; the run is --run_id, else the `run_id` of the
     model folder's `cogito_run.json` (skipped with a warning when the log lacks that run).
     """
-    from .hub_cards.log import find_run, read_log
-    from .hub_cards.log import RUN_FILE
+    from cogito.hub_cards.log import RUN_FILE, find_run, read_log
 
     if not args.experiment_log or args.experiment_log.lower() == "none":
         if args.run_id:
@@ -677,7 +788,9 @@ def find_log_target(args: GlueArguments) -> LogTarget | None:
         run_file = Path(args.model_name_or_path) / RUN_FILE
         run_id = json.loads(run_file.read_text()).get("run_id") if run_file.is_file() else None
         if run_id is None:
-            raise ValueError(f"--experiment_log {path} needs --run_id (no {RUN_FILE} with a run_id in {args.model_name_or_path})")
+            raise ValueError(
+                f"--experiment_log {path} needs --run_id (no {RUN_FILE} with a run_id in {args.model_name_or_path})"
+            )
     records = read_log(path)
     if args.run_id:
         find_run(records, run_id)  # raises, naming close matches
@@ -689,7 +802,7 @@ def find_log_target(args: GlueArguments) -> LogTarget | None:
 
 def update_log(target: LogTarget, scores: dict[str, float]) -> str:
     """Merge `scores` into the run's Key GLUE Scores cell (other tasks already there are kept)."""
-    from .hub_cards.log import find_run, format_glue_cell, read_log, update_run
+    from cogito.hub_cards.log import find_run, format_glue_cell, read_log, update_run
 
     existing = find_run(read_log(target.path), target.run_id).glue_scores
     merged = {**existing, **scores}
@@ -729,7 +842,7 @@ def _probe_data_dir(task: GlueTask, args: GlueArguments) -> str | None:
     """Probe tasks without --data_dir are written from the built-in corpus into the output folder."""
     if args.data_dir or args.train_file or task.in_glue or task.hub_config is not None or args.text_columns:
         return args.data_dir
-    from .corpus import write_probe_tasks
+    from cogito.data.corpus import write_probe_tasks
 
     folder = Path(args.output_dir) / "probe_tasks"
     if not (folder / task.folder / "dev.tsv").is_file():
@@ -786,7 +899,11 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
         log_head = args.log_head or next((h for h in heads if h != "zero_shot"), None)
         scores = glue_log_scores(results, log_head) if log_head else {}
         if scores:
-            summary["experiment_log"] = {"path": str(log_target.path), "run_id": log_target.run_id, "cell": update_log(log_target, scores)}
+            summary["experiment_log"] = {
+                "path": str(log_target.path),
+                "run_id": log_target.run_id,
+                "cell": update_log(log_target, scores),
+            }
         else:
             logger.warning(f"no GLUE score of head {log_head!r} to write into {log_target.path}")
     return summary
@@ -796,7 +913,7 @@ def parse_args(argv: list[str] | None) -> GlueArguments:
     """Parse `cogito glue` flags; `--recipe NAME` supplies the recipe's GLUE protocol as defaults."""
     from transformers import HfArgumentParser
 
-    from .recipes import load_recipe, recipe_argv
+    from cogito.training.recipes import load_recipe, recipe_argv
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--recipe" in argv:

@@ -1,6 +1,6 @@
 """Masked-LM pretraining through the Hugging Face `Trainer`, with concept regularisers.
 
-`CogitoTrainer` adds the weighted concept regularisers of `cogito.losses` to the model's task
+`CogitoTrainer` adds the weighted concept regularisers of `cogito.training.losses` to the model's task
 loss, reading the `concept_states` the model already returns (no second forward pass); it logs
 each regulariser, each weight and the throughput at every logging step, reports MLM accuracy,
 perplexity and concept geometry at evaluation, keeps learnable loss weights in checkpoints, and
@@ -21,9 +21,9 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
 
-from ._io import atomic_write
-from .analysis import concept_geometry
-from .losses import CONCEPT_LOSSES, LOSS_WEIGHTINGS, ConceptRegularizer, parse_concept_losses
+from cogito._io import atomic_write
+from cogito.evaluation.analysis import concept_geometry
+from cogito.training.losses import CONCEPT_LOSSES, LOSS_WEIGHTINGS, ConceptRegularizer, parse_concept_losses
 
 logger = logging.get_logger(__name__)
 
@@ -219,7 +219,9 @@ class CogitoTrainer(Trainer):
         loss = outputs["loss"].detach() if outputs.get("loss") is not None else None
         return loss, None, None
 
-    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
         self._eval_concepts = []
         self._eval_correct = torch.zeros((), dtype=torch.long, device=self.args.device)
         self._eval_count = torch.zeros((), dtype=torch.long, device=self.args.device)
@@ -247,7 +249,9 @@ class CogitoTrainer(Trainer):
         super()._save_optimizer_and_scheduler(output_dir)
         if self.args.should_save and any(True for _ in self.concept_regularizer.parameters()):
             state = self.concept_regularizer.state_dict()
-            atomic_write(Path(output_dir) / REGULARIZER_STATE_NAME, lambda handle: torch.save(state, handle), binary=True)
+            atomic_write(
+                Path(output_dir) / REGULARIZER_STATE_NAME, lambda handle: torch.save(state, handle), binary=True
+            )
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         if checkpoint is not None and any(True for _ in self.concept_regularizer.parameters()):

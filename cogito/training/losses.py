@@ -66,13 +66,9 @@ class ConceptLossOptions:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.soft_ortho_threshold) and 0.0 <= self.soft_ortho_threshold < 1.0):
-            raise ValueError(
-                f"soft_ortho_threshold={self.soft_ortho_threshold!r} is invalid; use a float in [0, 1)."
-            )
+            raise ValueError(f"soft_ortho_threshold={self.soft_ortho_threshold!r} is invalid; use a float in [0, 1).")
         if not (math.isfinite(self.uniformity_temperature) and self.uniformity_temperature > 0.0):
-            raise ValueError(
-                f"uniformity_temperature={self.uniformity_temperature!r} is invalid; use a float > 0."
-            )
+            raise ValueError(f"uniformity_temperature={self.uniformity_temperature!r} is invalid; use a float > 0.")
         if not (math.isfinite(self.mst_eps) and self.mst_eps > 0.0):
             raise ValueError(f"mst_eps={self.mst_eps!r} is invalid; use a float > 0.")
 
@@ -90,9 +86,7 @@ def register_concept_loss(cls: type[ConceptLoss]) -> type[ConceptLoss]:
 
 def _check_concepts(concepts: Tensor) -> None:
     if concepts.dim() != 3:
-        raise ValueError(
-            f"concept_states must have shape (B, C, H); got {tuple(concepts.shape)}."
-        )
+        raise ValueError(f"concept_states must have shape (B, C, H); got {tuple(concepts.shape)}.")
     if concepts.shape[1] < 2:
         raise ValueError(
             f"concept_states has C={concepts.shape[1]} concepts; the regularisers compare pairs "
@@ -532,14 +526,10 @@ class ConceptRegularizer(nn.Module):
             uniformity_temperature=uniformity_temperature,
         )
         self.loss_names = parse_concept_losses(losses)
-        self.terms = nn.ModuleDict(
-            {name: build_concept_loss(name, options) for name in self.loss_names}
-        )
+        self.terms = nn.ModuleDict({name: build_concept_loss(name, options) for name in self.loss_names})
         if not self.loss_names and weighting != "fixed":
             # Nothing to weigh: a learnt task weight alone would only rescale the task loss.
-            logger.warning(
-                "weighting=%r has no concept losses to weigh; the total is the task loss.", weighting
-            )
+            logger.warning("weighting=%r has no concept losses to weigh; the total is the task loss.", weighting)
             weighting = "fixed"
         self.weighting_name = weighting
         self.weighting = LOSS_WEIGHTINGS[weighting](len(self.loss_names), loss_weight)

@@ -74,36 +74,93 @@ GLUE_TASKS: dict[str, GlueTask] = {
     t.name: t
     for t in (
         _glue(
-            "cola", ("sentence",), ("unacceptable", "acceptable"), ("matthews_correlation",), 20, "CoLA",
-            ("sentence",), tsv_positional=("source", "label", "label_notes", "sentence"),
+            "cola",
+            ("sentence",),
+            ("unacceptable", "acceptable"),
+            ("matthews_correlation",),
+            20,
+            "CoLA",
+            ("sentence",),
+            tsv_positional=("source", "label", "label_notes", "sentence"),
         ),
         _glue("sst2", ("sentence",), ("negative", "positive"), ("accuracy",), 5, "SST-2", ("sentence",)),
         _glue(
-            "mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"), ("accuracy", "f1"), 20, "MRPC",
-            ("#1 String", "#2 String"), "Quality",
+            "mrpc",
+            ("sentence1", "sentence2"),
+            ("not_equivalent", "equivalent"),
+            ("accuracy", "f1"),
+            20,
+            "MRPC",
+            ("#1 String", "#2 String"),
+            "Quality",
         ),
-        _glue("stsb", ("sentence1", "sentence2"), None, ("pearson", "spearmanr"), 20, "STS-B", ("sentence1", "sentence2"), "score"),
         _glue(
-            "qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), ("accuracy", "f1"), 3, "QQP",
-            ("question1", "question2"), "is_duplicate",
+            "stsb",
+            ("sentence1", "sentence2"),
+            None,
+            ("pearson", "spearmanr"),
+            20,
+            "STS-B",
+            ("sentence1", "sentence2"),
+            "score",
         ),
         _glue(
-            "mnli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"), ("accuracy",), 3, "MNLI",
-            ("sentence1", "sentence2"), "gold_label",
+            "qqp",
+            ("question1", "question2"),
+            ("not_duplicate", "duplicate"),
+            ("accuracy", "f1"),
+            3,
+            "QQP",
+            ("question1", "question2"),
+            "is_duplicate",
+        ),
+        _glue(
+            "mnli",
+            ("premise", "hypothesis"),
+            ("entailment", "neutral", "contradiction"),
+            ("accuracy",),
+            3,
+            "MNLI",
+            ("sentence1", "sentence2"),
+            "gold_label",
             validation_splits={
                 "mnli_m": ("validation_matched", "dev_matched"),
                 "mnli_mm": ("validation_mismatched", "dev_mismatched"),
             },
         ),
-        _glue("qnli", ("question", "sentence"), ("entailment", "not_entailment"), ("accuracy",), 3, "QNLI", ("question", "sentence")),
-        _glue("rte", ("sentence1", "sentence2"), ("entailment", "not_entailment"), ("accuracy",), 20, "RTE", ("sentence1", "sentence2")),
-        _glue("wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment"), ("accuracy",), 20, "WNLI", ("sentence1", "sentence2")),
+        _glue(
+            "qnli",
+            ("question", "sentence"),
+            ("entailment", "not_entailment"),
+            ("accuracy",),
+            3,
+            "QNLI",
+            ("question", "sentence"),
+        ),
+        _glue(
+            "rte",
+            ("sentence1", "sentence2"),
+            ("entailment", "not_entailment"),
+            ("accuracy",),
+            20,
+            "RTE",
+            ("sentence1", "sentence2"),
+        ),
+        _glue(
+            "wnli",
+            ("sentence1", "sentence2"),
+            ("not_entailment", "entailment"),
+            ("accuracy",),
+            20,
+            "WNLI",
+            ("sentence1", "sentence2"),
+        ),
     )
 }
 
 
 def _probe_tasks() -> dict[str, GlueTask]:
-    from .corpus import PROBE_TASKS
+    from cogito.data.corpus import PROBE_TASKS
 
     tasks = {}
     for folder, info in PROBE_TASKS.items():
@@ -279,7 +336,10 @@ def _pick(header: list[str], options: Sequence[str], path: Path, what: str) -> i
     for name in options:
         if name in header:
             return header.index(name)
-    raise ValueError(f"data file {path}: no {what} column {' or '.join(repr(o) for o in dict.fromkeys(options))}; columns are {header}")
+    raise ValueError(
+        f"data file {path}: no {what} column {' or '.join(repr(o) for o in dict.fromkeys(options))}; columns "
+        f"are {header}"
+    )
 
 
 def parse_label(task: GlueTask, value: str, path: Path | str, row: int) -> int | float:
@@ -309,10 +369,7 @@ def read_split(task: GlueTask, path: str | Path, with_labels: bool = True) -> di
     first_line = 1
     if header is None:
         header, rows, first_line = _columns_of(task, path, rows)
-    text_index = [
-        _pick(header, (tsv, hub), path, "text")
-        for tsv, hub in zip(task.tsv_columns, task.text_keys)
-    ]
+    text_index = [_pick(header, (tsv, hub), path, "text") for tsv, hub in zip(task.tsv_columns, task.text_keys)]
     label_index = _pick(header, (task.tsv_label, "label"), path, "label") if with_labels else None
     names = ["text_a", "text_b"][: len(text_index)]
     data: dict[str, list] = {name: [] for name in names}
@@ -323,7 +380,9 @@ def read_split(task: GlueTask, path: str | Path, with_labels: bool = True) -> di
             continue
         needed = max(text_index + ([label_index] if label_index is not None else []))
         if len(row) <= needed:
-            raise ValueError(f"{path} row {number}: {len(row)} fields, expected at least {needed + 1} (columns {header})")
+            raise ValueError(
+                f"{path} row {number}: {len(row)} fields, expected at least {needed + 1} (columns {header})"
+            )
         for name, index in zip(names, text_index):
             data[name].append(row[index])
         if with_labels:
@@ -368,7 +427,9 @@ def _split_file(folder: Path, stem: str) -> Path:
     for suffix in (".tsv", ".csv", ".jsonl"):
         if (folder / f"{stem}{suffix}").is_file():
             return folder / f"{stem}{suffix}"
-    raise ValueError(f"{folder} has no {stem}.tsv (nor .csv/.jsonl); files: {sorted(p.name for p in folder.iterdir())}")
+    raise ValueError(
+        f"{folder} has no {stem}.tsv (nor .csv/.jsonl); files: {sorted(p.name for p in folder.iterdir())}"
+    )
 
 
 def load_task_data(
@@ -384,7 +445,9 @@ def load_task_data(
     """
     if train_file or validation_file:
         if len(task.splits()) != 1 and validation_file:
-            raise ValueError(f"{task.name} has validation splits {list(task.splits())}; use --data_dir, not --validation_file")
+            raise ValueError(
+                f"{task.name} has validation splits {list(task.splits())}; use --data_dir, not --validation_file"
+            )
         if validation_file is None or (need_train and train_file is None):
             raise ValueError("give both --train_file and --validation_file (or --data_dir)")
         files = {next(iter(task.splits())): Path(validation_file)}

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "smoke": ("cogito.smoke", "build, save, reload and fill a mask with a tiny model"),
-    "pretrain": ("cogito.pretrain", "masked-LM pretraining with concept regularisers"),
-    "analyze": ("cogito.analysis", "concept-geometry report and plots for a saved model"),
-    "glue": ("cogito.glue", "fine-tune / evaluate on GLUE tasks"),
-    "card": ("cogito.hub_cards.cli", "write model cards from the experiment log"),
+    "smoke": ("cogito.cli.smoke", "build, save, reload and fill a mask with a tiny model"),
+    "pretrain": ("cogito.training.pretrain", "masked-LM pretraining with concept regularisers"),
+    "analyze": ("cogito.evaluation.analysis", "concept-geometry report and plots for a saved model"),
+    "glue": ("cogito.evaluation.glue.run", "fine-tune / evaluate on GLUE tasks"),
+    "card": ("cogito.cli.card", "write model cards from the experiment log"),
     "push": ("cogito.hub_cards.push", "publish a trained run to the Hugging Face Hub"),
-    "demo": ("cogito.demo", "the whole loop on the built-in corpus"),
-    "bench": ("cogito.bench", "side-by-side speed/memory benchmark against BERT"),
+    "demo": ("cogito.cli.demo", "the whole loop on the built-in corpus"),
+    "bench": ("benchmarks/bench.py", "side-by-side speed/memory benchmark against BERT (source checkout)"),
 }
 
 
@@ -32,6 +33,21 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _run_checkout_script(name: str, relative_path: str, argv: list[str]) -> int:
+    """Run a tool that lives beside the package in a source checkout (not installed with it)."""
+    script = Path(__file__).resolve().parents[2] / relative_path
+    if not script.is_file():
+        print(
+            f"cogito {name}: error: {relative_path} is not here; it runs from a source checkout of Cogito "
+            f"(python {relative_path})",
+            file=sys.stderr,
+        )
+        return 2
+    sys.path.insert(0, str(script.parent))
+    module = importlib.import_module(script.stem)
+    return int(module.cli_main(argv) or 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -42,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cogito: unknown command {name!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module_name, _ = COMMANDS[name]
+    if module_name.endswith(".py"):
+        return _run_checkout_script(name, module_name, rest)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:

@@ -1,7 +1,7 @@
 """Masked-LM data pipeline: raw text → tokenizer → packed blocks → masking collators.
 
 * :func:`load_text_datasets` — local txt/json/jsonl/csv/parquet, a Hub dataset, or (no data
-  arguments) the built-in offline corpus of :mod:`cogito.corpus`; always ``train`` +
+  arguments) the built-in offline corpus of :mod:`cogito.data.corpus`; always ``train`` +
   ``validation`` with one ``text`` column.
 * :func:`load_or_train_tokenizer` — a pretrained tokenizer by name, or a WordPiece / byte-level
   BPE tokenizer trained with 🤗 ``tokenizers`` and cached by a fingerprint of its inputs.
@@ -96,9 +96,7 @@ def _pick_text_column(column_names: Sequence[str], features: Mapping[str, Any], 
     if len(string_columns) == 1:
         logger.warning_once(f"No 'text' column; using the only string column {string_columns[0]!r}")
         return string_columns[0]
-    raise ValueError(
-        f"Cannot tell which column holds the text among {list(column_names)}; pass text_column=<name>"
-    )
+    raise ValueError(f"Cannot tell which column holds the text among {list(column_names)}; pass text_column=<name>")
 
 
 def _only_text(dataset: datasets.Dataset, column: str) -> datasets.Dataset:
@@ -138,9 +136,7 @@ def load_text_datasets(
     if validation_file is not None and train_file is None:
         raise ValueError(f"validation_file={validation_file!r} needs a train_file too")
     if not 0 < validation_split_percentage < 100:
-        raise ValueError(
-            f"validation_split_percentage must be in (0, 100), got {validation_split_percentage!r}"
-        )
+        raise ValueError(f"validation_split_percentage must be in (0, 100), got {validation_split_percentage!r}")
 
     if train_file is not None:
         data_files = {"train": str(train_file)}
@@ -160,7 +156,7 @@ def load_text_datasets(
             raise ValueError(f"Dataset {dataset_name!r} has no 'train' split; splits: {list(raw)}")
         source = f"dataset {dataset_name!r}"
     else:
-        from .corpus import builtin_text_files
+        from cogito.data.corpus import builtin_text_files
 
         files = builtin_text_files()
         raw = datasets.load_dataset("text", data_files={k: str(v) for k, v in files.items()})
@@ -171,7 +167,9 @@ def load_text_datasets(
     out = {"train": _only_text(train, column)}
     evaluation_split = validation_split_name if dataset_name is not None else "validation"
     if evaluation_split != "validation" and evaluation_split not in raw:
-        raise ValueError(f"--validation_split_name {evaluation_split!r} is not a split of {source}; splits: {list(raw)}")
+        raise ValueError(
+            f"--validation_split_name {evaluation_split!r} is not a split of {source}; splits: {list(raw)}"
+        )
     if evaluation_split in raw:
         out["validation"] = _only_text(raw[evaluation_split], column)
     if len(out["train"]) == 0:
@@ -355,7 +353,9 @@ def load_or_train_tokenizer(
                 tokenizer.model_max_length = model_max_length
                 return check_mlm_tokenizer(tokenizer)
             logger.info(f"Tokenizer in {save_path} was trained on other inputs: retraining")
-    tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size, algorithm=algorithm, model_max_length=model_max_length)
+    tokenizer = train_tokenizer(
+        train_texts, vocab_size=vocab_size, algorithm=algorithm, model_max_length=model_max_length
+    )
     if save_dir is not None:
         _save_atomically(tokenizer, Path(save_dir), fingerprint)
     return check_mlm_tokenizer(tokenizer)
@@ -447,7 +447,9 @@ def tokenize_for_mlm(
         batched=True,
         num_proc=num_proc,
         remove_columns=raw_datasets[next(iter(raw_datasets))].column_names,
-        desc="Tokenizing line by line" if line_by_line else f"Tokenizing and packing into {max_seq_length}-token blocks",
+        desc="Tokenizing line by line"
+        if line_by_line
+        else f"Tokenizing and packing into {max_seq_length}-token blocks",
     )
 
 

@@ -70,7 +70,7 @@ from statistics import median
 
 import torch
 
-from .configuration_cogito import DECODER_TYPES
+from cogito.configuration_cogito import DECODER_TYPES
 
 MODELS = ("cogito", "bert")
 IGNORE_INDEX = -100
@@ -162,9 +162,7 @@ class BenchSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.hidden_size % self.num_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
-            )
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
         if self.warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {self.warmup!r}")
         if self.cogito_intermediate_size is not None and self.cogito_intermediate_size < 1:
@@ -310,7 +308,7 @@ def build_model(name: str, settings: BenchSettings, seq_len: int, attn_implement
     """A randomly initialised masked-LM model of `name` ("cogito" or "bert") sized for `seq_len`."""
     torch.manual_seed(settings.seed)
     if name == "cogito":
-        from . import CogitoConfig, CogitoForMaskedLM
+        from cogito import CogitoConfig, CogitoForMaskedLM
 
         config = CogitoConfig(
             vocab_size=settings.vocab_size,
@@ -433,7 +431,7 @@ def _stats(values: list[float]) -> dict:
 # Memory, in a fresh process per (model, N).
 
 _MEMORY_CHILD = (
-    "import json, sys; from cogito.bench import memory_child_main; "
+    "import json, sys; sys.path.insert(0, sys.argv[2]); from bench import memory_child_main; "
     "print(json.dumps(memory_child_main(json.loads(sys.argv[1]))))"
 )
 
@@ -498,7 +496,10 @@ def measure_memory(name: str, settings: BenchSettings, seq_len: int, threads: in
     # Every allocation above 64 KiB is its own mmap, returned to the kernel on free: RSS = live memory.
     env["MALLOC_MMAP_THRESHOLD_"] = "65536"
     completed = subprocess.run(
-        [sys.executable, "-c", _MEMORY_CHILD, json.dumps(spec)], capture_output=True, text=True, env=env
+        [sys.executable, "-c", _MEMORY_CHILD, json.dumps(spec), str(Path(__file__).resolve().parent)],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if completed.returncode != 0:
         raise RuntimeError(
@@ -540,7 +541,12 @@ def profile_step(work: Workload, top: int = 20) -> dict:
         "total_ms": total / 1000,
         "by_category_ms": {k: v / 1000 for k, v in sorted(by_category.items())},
         "top_ops": [
-            {"op": e.key, "calls": e.count, "self_ms": e.self_cpu_time_total / 1000, "share": e.self_cpu_time_total / total}
+            {
+                "op": e.key,
+                "calls": e.count,
+                "self_ms": e.self_cpu_time_total / 1000,
+                "share": e.self_cpu_time_total / total,
+            }
             for e in events[:top]
         ],
     }
@@ -768,7 +774,8 @@ def render_markdown(result: dict) -> str:
         "Parameters (unique, tied embeddings once; the position table grows with N) at "
         f"N={s['sizes'][0]}: "
         + "; ".join(
-            f"{name} {p['params']['total'] / 1e6:.2f} M total, {p['params']['encoder_layers'] / 1e6:.2f} M in encoder layers"
+            f"{name} {p['params']['total'] / 1e6:.2f} M total, {p['params']['encoder_layers'] / 1e6:.2f} M in "
+            "encoder layers"
             for name, p in params.items()
             if p is not None
         )
@@ -777,7 +784,8 @@ def render_markdown(result: dict) -> str:
         f"Times: min / **median** / max over {s['repeats']} runs after {s['warmup']} warm-up, alternating models. "
         f"GFLOP/s = analytic training FLOPs / median step; MFU against the measured matmul peak of "
         f"{result['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s (best of {len(result['matmul_peak_readings'])} "
-        f"readings of {s['matmul_size']}² `torch.mm`, one per N and one at the start). Memory: activation = peak RSS during one step − "
+        f"readings of {s['matmul_size']}² `torch.mm`, one per N and one at the start). Memory: activation = "
+        "peak RSS during one step − "
         "RSS before it, in a fresh process per row.",
         "",
         "| model | N | B | params (M) | encoder fwd ms | train step ms | train GFLOP | GFLOP/s | MFU "
@@ -840,10 +848,16 @@ def plot(result: dict, path: Path) -> None:
         memory = [(r["seq_len"], _activation(r, "train") * k) for r, k in zip(mine, per_k) if _activation(r, "train")]
         if memory:
             ax_mem.plot(*zip(*memory), "o-", color=colours[name], label=f"{name} train step")
-    ax_time.set(xscale="log", yscale="log", xlabel="sequence length N", ylabel="ms per 1000 tokens", title="Median time")
-    ax_mem.set(xscale="log", yscale="log", xlabel="sequence length N", ylabel="MB per 1000 tokens", title="Activation memory")
+    ax_time.set(
+        xscale="log", yscale="log", xlabel="sequence length N", ylabel="ms per 1000 tokens", title="Median time"
+    )
+    ax_mem.set(
+        xscale="log", yscale="log", xlabel="sequence length N", ylabel="MB per 1000 tokens", title="Activation memory"
+    )
     if not ax_mem.lines:
-        ax_mem.text(0.5, 0.5, "memory not measured (--skip_memory)", ha="center", va="center", transform=ax_mem.transAxes)
+        ax_mem.text(
+            0.5, 0.5, "memory not measured (--skip_memory)", ha="center", va="center", transform=ax_mem.transAxes
+        )
     for ax in (ax_time, ax_mem):
         ax.grid(True, which="both", alpha=0.3)
         if ax.lines:
@@ -911,7 +925,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--profile", type=int, metavar="N", help="also profile one training step of each model at this N")
     add("--output_dir", help=f"where bench.md, bench.json and bench.png go (default {d['output_dir']})")
-    add("--tiny", action="store_true", help="a preset that runs in seconds (H=64, L=2, V=1000, N=64 128); flags override it")
+    add(
+        "--tiny",
+        action="store_true",
+        help="a preset that runs in seconds (H=64, L=2, V=1000, N=64 128); flags override it",
+    )
     return parser
 
 

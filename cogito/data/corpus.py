@@ -609,9 +609,7 @@ def _hub_fallback_splits() -> dict[str, list[str]]:
     splits = {}
     for split in ("train", "validation"):
         # WikiText keeps headings (" = Title = ") and blank lines as rows; keep prose only.
-        splits[split] = [
-            _clean(t) for t in raw[split]["text"] if t.strip() and not t.strip().startswith("=")
-        ]
+        splits[split] = [_clean(t) for t in raw[split]["text"] if t.strip() and not t.strip().startswith("=")]
     return splits
 
 
@@ -825,7 +823,10 @@ def write_probe_tasks(
         if leaked:
             logger.warning(
                 "%s: held-out text covers %d of %d dev rows; the other %d come from the pretraining train split",
-                task, len(dev_rows) - leaked, len(dev_rows), leaked,
+                task,
+                len(dev_rows) - leaked,
+                len(dev_rows),
+                leaked,
             )
         logger.info("Wrote probe task %s: %d train / %d dev rows in %s", task, len(train_rows), len(dev_rows), folder)
         written[task] = folder

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._io import TOKENIZER_FILES, atomic_write, has_tokenizer_files
+from cogito._io import TOKENIZER_FILES, atomic_write, has_tokenizer_files
 
 REPORT_JSON = "concept_report.json"
 SUMMARY_TXT = "concept_summary.txt"
@@ -67,8 +67,14 @@ ISOTROPY_OK = 0.01
 # Collapsed dimensions as a share of H: none is good; a few dead units (<= 5%) are tolerable.
 COLLAPSED_FRACTION_OK = 0.05
 
-GRADE_ORDER = ("effective_rank_normalized", "top1_dominance", "mean_abs_cosine", "uniformity",
-               "isotropy", "collapsed_dimensions")
+GRADE_ORDER = (
+    "effective_rank_normalized",
+    "top1_dominance",
+    "mean_abs_cosine",
+    "uniformity",
+    "isotropy",
+    "collapsed_dimensions",
+)
 
 
 _INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
@@ -77,7 +83,9 @@ _INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
 def _validate_states(concept_states: Any) -> Tensor:
     """Check a ``(B, C, H)`` tensor of finite values with B >= 1, C >= 2 and return it as float64 CPU."""
     if not isinstance(concept_states, Tensor):
-        raise TypeError(f"concept_states must be a torch.Tensor of shape (B, C, H), got {type(concept_states).__name__}")
+        raise TypeError(
+            f"concept_states must be a torch.Tensor of shape (B, C, H), got {type(concept_states).__name__}"
+        )
     if concept_states.dim() != 3:
         raise ValueError(
             f"concept_states must be 3-D (batch, concepts, hidden), got shape {tuple(concept_states.shape)} "
@@ -85,7 +93,9 @@ def _validate_states(concept_states: Any) -> Tensor:
         )
     batch, concepts, hidden = concept_states.shape
     if batch < 1 or hidden < 1:
-        raise ValueError(f"concept_states needs at least one sample and one hidden unit, got shape {tuple(concept_states.shape)}")
+        raise ValueError(
+            f"concept_states needs at least one sample and one hidden unit, got shape {tuple(concept_states.shape)}"
+        )
     if concepts < 2:
         raise ValueError(f"concept geometry needs at least 2 concepts to compare, got C={concepts}")
     if concept_states.is_complex() or not (concept_states.is_floating_point() or concept_states.dtype in _INT_DTYPES):
@@ -101,9 +111,15 @@ def _spectrum_metrics(sigma: Tensor, rank_dim: int) -> dict[str, float]:
     total = float(sigma.sum())
     if total == 0.0:
         # An all-zero M has no direction at all: every rank-like quantity is 0.
-        return {"effective_rank": 0.0, "effective_rank_normalized": 0.0, "top1_dominance": 0.0,
-                "entropy_effective_rank": 0.0, "dims_for_95_variance": 0, "top1_variance_ratio": 0.0,
-                "top5_variance_ratio": 0.0}
+        return {
+            "effective_rank": 0.0,
+            "effective_rank_normalized": 0.0,
+            "top1_dominance": 0.0,
+            "entropy_effective_rank": 0.0,
+            "dims_for_95_variance": 0,
+            "top1_variance_ratio": 0.0,
+            "top5_variance_ratio": 0.0,
+        }
     sigma_max = float(sigma[0])
     effective_rank = total / sigma_max
     p = sigma / total
@@ -134,7 +150,7 @@ def _pairwise_metrics(states: Tensor) -> dict[str, float]:
     abs_sum = abs_sq_sum = uniformity_sum = 0.0
     abs_max = 0.0
     for start in range(0, batch, _COSINE_CHUNK):
-        chunk = states[start:start + _COSINE_CHUNK]
+        chunk = states[start : start + _COSINE_CHUNK]
         # A zero concept vector has no direction: clamping the norm makes its cosines 0.
         unit = chunk / chunk.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         cos = (unit @ unit.transpose(1, 2))[:, off_diagonal]  # (b, C*(C-1))
@@ -164,7 +180,7 @@ def _cloud_metrics(states: Tensor) -> dict[str, float]:
     scatter = torch.zeros(hidden, hidden, dtype=vectors.dtype)
     for start in range(0, vectors.shape[0], _COVARIANCE_CHUNK):
         # Centring each chunk before the product keeps small variances exact (no E[x²] − E[x]² cancellation).
-        centred = vectors[start:start + _COVARIANCE_CHUNK] - centre
+        centred = vectors[start : start + _COVARIANCE_CHUNK] - centre
         scatter += centred.T @ centred
     covariance = scatter / (vectors.shape[0] - 1)  # (H, H)
     # eigvalsh is ascending; tiny negative eigenvalues are rounding noise of a PSD matrix.
@@ -238,23 +254,30 @@ def grade_geometry(metrics: dict[str, float]) -> dict[str, str]:
     required = (*GRADE_ORDER, "hidden_size")
     missing = [key for key in required if key not in metrics]
     if missing:
-        raise ValueError(f"metrics lack {missing}; pass the dict returned by concept_geometry (needs {list(required)})")
+        raise ValueError(
+            f"metrics lack {missing}; pass the dict returned by concept_geometry (needs {list(required)})"
+        )
     hidden = metrics["hidden_size"]
     if hidden <= 0:
         raise ValueError(f"metrics['hidden_size'] must be positive, got {hidden}")
     collapsed = metrics["collapsed_dimensions"]
     return {
-        "effective_rank_normalized": _grade_high(metrics["effective_rank_normalized"], RANK_NORMALIZED_GOOD, RANK_NORMALIZED_OK),
+        "effective_rank_normalized": _grade_high(
+            metrics["effective_rank_normalized"], RANK_NORMALIZED_GOOD, RANK_NORMALIZED_OK
+        ),
         "top1_dominance": _grade_low(metrics["top1_dominance"], DOMINANCE_GOOD, DOMINANCE_OK),
         "mean_abs_cosine": _grade_low(metrics["mean_abs_cosine"], MEAN_ABS_COS_GOOD, MEAN_ABS_COS_OK),
         "uniformity": _grade_low(metrics["uniformity"], UNIFORMITY_GOOD, UNIFORMITY_OK),
         "isotropy": _grade_high(metrics["isotropy"], ISOTROPY_GOOD, ISOTROPY_OK),
-        "collapsed_dimensions": "good" if collapsed == 0 else _grade_low(collapsed / hidden, 0.0, COLLAPSED_FRACTION_OK),
+        "collapsed_dimensions": "good"
+        if collapsed == 0
+        else _grade_low(collapsed / hidden, 0.0, COLLAPSED_FRACTION_OK),
     }
 
 
 def format_summary(metrics: dict[str, float], grades: dict[str, str]) -> str:
     """One-screen text summary of ``concept_geometry`` metrics and their grades."""
+
     def grade(key: str) -> str:
         return f"[{grades[key]}]" if key in grades else ""
 
@@ -262,20 +285,30 @@ def format_summary(metrics: dict[str, float], grades: dict[str, str]) -> str:
     rank_dim = min(m["num_concepts"], m["hidden_size"])
     vectors = m["num_samples"] * m["num_concepts"]
     # B*C vectors span at most B*C - 1 centred directions: λ_min is 0 by construction.
-    isotropy_note = f"  (only {vectors} vectors for H={m['hidden_size']}: use more sentences)" if vectors <= m["hidden_size"] else ""
+    isotropy_note = (
+        f"  (only {vectors} vectors for H={m['hidden_size']}: use more sentences)"
+        if vectors <= m["hidden_size"]
+        else ""
+    )
     if not isotropy_note and m["isotropy"] < 1e-8:
         # A LayerNorm output has zero mean over its H features, so every concept vector is
         # orthogonal to the all-ones direction and the covariance has a zero eigenvalue.
         isotropy_note = "  (a zero eigenvalue: e.g. LayerNorm outputs are centred, leaving one null direction)"
     rows = [
-        ("Effective rank (Σσ/σmax)", f"{m['effective_rank']:.2f} / {rank_dim} ({100 * m['effective_rank_normalized']:.1f}%)",
-         grade("effective_rank_normalized")),
+        (
+            "Effective rank (Σσ/σmax)",
+            f"{m['effective_rank']:.2f} / {rank_dim} ({100 * m['effective_rank_normalized']:.1f}%)",
+            grade("effective_rank_normalized"),
+        ),
         ("Top-1 dominance (σmax/Σσ)", f"{m['top1_dominance']:.4f}", grade("top1_dominance")),
         ("Entropy effective rank", f"{m['entropy_effective_rank']:.2f}  (Roy & Vetterli 2007)", ""),
         ("Dims for 95% variance", f"{m['dims_for_95_variance']}", ""),
         ("Top-1 / top-5 variance", f"{m['top1_variance_ratio']:.3f} / {m['top5_variance_ratio']:.3f}", ""),
-        ("|cos| mean / max / std", f"{m['mean_abs_cosine']:.3f} / {m['max_abs_cosine']:.3f} / {m['std_abs_cosine']:.3f}",
-         grade("mean_abs_cosine")),
+        (
+            "|cos| mean / max / std",
+            f"{m['mean_abs_cosine']:.3f} / {m['max_abs_cosine']:.3f} / {m['std_abs_cosine']:.3f}",
+            grade("mean_abs_cosine"),
+        ),
         ("Uniformity", f"{m['uniformity']:.4f}  (exp(-4)=0.018 orthogonal, 1 identical)", grade("uniformity")),
         ("Isotropy (λmin/λmax)", f"{m['isotropy']:.4g}" + isotropy_note, grade("isotropy")),
         ("Participation ratio", f"{m['participation_ratio']:.2f} / {m['hidden_size']}", ""),
@@ -351,8 +384,10 @@ def save_plots(concept_states: Tensor, output_dir: str | os.PathLike[str]) -> li
     figure = Figure(figsize=(max(7, concepts * 0.06), 6))
     FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, sharex=True)
-    for axis, values, label in ((top, row_norm, "row norm of M / mean"),
-                                (bottom, variance, "variance across samples / mean")):
+    for axis, values, label in (
+        (top, row_norm, "row norm of M / mean"),
+        (bottom, variance, "variance across samples / mean"),
+    ):
         mean_value = float(values.mean())
         relative = values / mean_value if mean_value > 0 else torch.zeros_like(values)
         axis.bar(range(concepts), relative.numpy(), width=0.8)
@@ -419,10 +454,16 @@ def collect_concept_states(
     try:
         with torch.no_grad():
             for start in range(0, len(texts), batch_size):
-                encoded = tokenizer(list(texts[start:start + batch_size]), padding=True, truncation=True,
-                                    max_length=max_length, return_tensors="pt")
-                output = model(input_ids=encoded["input_ids"].to(device),
-                               attention_mask=encoded["attention_mask"].to(device))
+                encoded = tokenizer(
+                    list(texts[start : start + batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
+                output = model(
+                    input_ids=encoded["input_ids"].to(device), attention_mask=encoded["attention_mask"].to(device)
+                )
                 states = getattr(output, "concept_states", None)
                 if states is None:
                     states = getattr(output, "last_hidden_state", None)
@@ -432,7 +473,9 @@ def collect_concept_states(
                         "pass a Cogito model"
                     )
                 if states.dim() != 3:
-                    raise ValueError(f"model returned concept states of shape {tuple(states.shape)}; expected (B, C, H)")
+                    raise ValueError(
+                        f"model returned concept states of shape {tuple(states.shape)}; expected (B, C, H)"
+                    )
                 chunks.append(states.detach().float().cpu())
     finally:
         model.train(was_training)
@@ -440,6 +483,7 @@ def collect_concept_states(
 
 
 # Files of which at least one marks a folder as holding a tokenizer.
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -456,23 +500,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cogito analyze",
         description="Concept-geometry report of a saved Cogito model: runs it over sentences, writes "
-                    f"{REPORT_JSON} (metrics + grades), {SUMMARY_TXT} and PNG plots.",
+        f"{REPORT_JSON} (metrics + grades), {SUMMARY_TXT} and PNG plots.",
     )
-    parser.add_argument("--model", required=True, metavar="PATH_OR_ID",
-                        help="saved model folder (or Hub id), loaded with AutoModel.from_pretrained(..., "
-                             "trust_remote_code=True)")
-    parser.add_argument("--tokenizer_name", default=None, metavar="PATH_OR_ID",
-                        help="tokenizer to use instead of the one saved in --model (required when that folder "
-                             "has no tokenizer files)")
-    parser.add_argument("--text_file", required=True, type=Path,
-                        help="UTF-8 text file with one sentence per line; blank lines are skipped")
-    parser.add_argument("--max_samples", type=_positive_int, default=512,
-                        help="use the first N non-blank lines of --text_file (default: 512)")
-    parser.add_argument("--batch_size", type=_positive_int, default=32, help="sentences per forward pass (default: 32)")
-    parser.add_argument("--max_length", type=_positive_int, default=128,
-                        help="truncate each sentence to this many tokens (default: 128)")
-    parser.add_argument("--output_dir", type=Path, default=Path("concept_analysis"),
-                        help="folder for the report, summary and plots (default: ./concept_analysis)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="PATH_OR_ID",
+        help="saved model folder (or Hub id), loaded with AutoModel.from_pretrained(..., trust_remote_code=True)",
+    )
+    parser.add_argument(
+        "--tokenizer_name",
+        default=None,
+        metavar="PATH_OR_ID",
+        help="tokenizer to use instead of the one saved in --model (required when that folder has no tokenizer files)",
+    )
+    parser.add_argument(
+        "--text_file",
+        required=True,
+        type=Path,
+        help="UTF-8 text file with one sentence per line; blank lines are skipped",
+    )
+    parser.add_argument(
+        "--max_samples",
+        type=_positive_int,
+        default=512,
+        help="use the first N non-blank lines of --text_file (default: 512)",
+    )
+    parser.add_argument(
+        "--batch_size", type=_positive_int, default=32, help="sentences per forward pass (default: 32)"
+    )
+    parser.add_argument(
+        "--max_length",
+        type=_positive_int,
+        default=128,
+        help="truncate each sentence to this many tokens (default: 128)",
+    )
+    parser.add_argument(
+        "--output_dir",
+        type=Path,
+        default=Path("concept_analysis"),
+        help="folder for the report, summary and plots (default: ./concept_analysis)",
+    )
     return parser
 
 
@@ -500,8 +568,10 @@ def cli_main(argv: list[str]) -> int:
 
     model_path = Path(args.model)
     if args.tokenizer_name is None and model_path.is_dir() and not has_tokenizer_files(model_path):
-        parser.error(f"--model folder {str(model_path)!r} has no tokenizer files ({', '.join(TOKENIZER_FILES)}); "
-                     "pass --tokenizer_name PATH_OR_ID")
+        parser.error(
+            f"--model folder {str(model_path)!r} has no tokenizer files ({', '.join(TOKENIZER_FILES)}); "
+            "pass --tokenizer_name PATH_OR_ID"
+        )
 
     from transformers import AutoModel, AutoTokenizer
 

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .card import DEFAULT_NAMESPACE, card_data_from_run, render_card
-from .log import DEFAULT_LOG, atomic_write_text, find_run, read_log
+from cogito.hub_cards.card import DEFAULT_NAMESPACE, card_data_from_run, render_card
+from cogito.hub_cards.log import DEFAULT_LOG, atomic_write_text, find_run, read_log
 
 _SAFE_DIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -21,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="cogito card",
         description="Write Hugging Face model cards for runs of the experiment log.",
     )
-    parser.add_argument("--log", type=Path, default=DEFAULT_LOG, help=f"experiment log Markdown file (default: {DEFAULT_LOG})")
+    parser.add_argument(
+        "--log", type=Path, default=DEFAULT_LOG, help=f"experiment log Markdown file (default: {DEFAULT_LOG})"
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--run", metavar="RUN_ID", help="run id of one row; its card is written to OUTPUT/README.md")
     which.add_argument("--all", action="store_true", help="a card for every run, written to OUTPUT/<run_id>/README.md")
@@ -34,10 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--mask-token", help="mask token for the widget (default: from --model-dir, else [MASK])")
     parser.add_argument(
-        "--namespace", default=DEFAULT_NAMESPACE, help=f"Hub user or organisation in the usage snippet (default: {DEFAULT_NAMESPACE})"
+        "--namespace",
+        default=DEFAULT_NAMESPACE,
+        help=f"Hub user or organisation in the usage snippet (default: {DEFAULT_NAMESPACE})",
     )
     parser.add_argument(
-        "--revision", default="main", help="revision pinned in the usage snippet; pass the pushed commit hash (default: main)"
+        "--revision",
+        default="main",
+        help="revision pinned in the usage snippet; pass the pushed commit hash (default: main)",
     )
     return parser
 

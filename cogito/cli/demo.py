@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--analysis_samples", type=int, default=512, help="validation sentences for the analysis")
     publish = parser.add_argument_group("log and card")
     publish.add_argument(
-        "--experiment_log", type=Path, default=None, help="experiment log to append to (default: OUTPUT_DIR/experiment_log.md)"
+        "--experiment_log",
+        type=Path,
+        default=None,
+        help="experiment log to append to (default: OUTPUT_DIR/experiment_log.md)",
     )
     publish.add_argument("--namespace", default="your-hf-username", help="Hub namespace used in the card and repo id")
     return parser
@@ -97,33 +100,57 @@ def _stage(name: str, timings: dict[str, float]):
 
 
 def pretrain_stage(args: argparse.Namespace, run_dir: Path, log_path: Path) -> dict[str, Any]:
-    from .pretrain import parse_args, pretrain
+    from cogito.training.pretrain import parse_args, pretrain
 
     argv = [
-        "--output_dir", str(run_dir),
-        "--hidden_size", str(args.hidden_size),
-        "--num_hidden_layers", str(args.num_layers),
-        "--concept_num", str(args.concepts),
-        "--decoder_type", args.decoder_type,
-        "--max_seq_length", str(args.max_seq_length),
-        "--per_device_train_batch_size", str(args.batch_size),
-        "--per_device_eval_batch_size", str(args.batch_size),
-        "--learning_rate", str(args.learning_rate),
-        "--lr_scheduler_type", "cosine",
-        "--warmup_steps", str(min(100, max(1, args.max_steps // 10))) if args.max_steps else "1500",
-        "--weight_decay", "0.01",
-        "--max_grad_norm", "1.0",
-        "--logging_steps", str(max(1, (args.max_steps or 2000) // 30)),
-        "--eval_strategy", "steps",
-        "--eval_steps", str(max(1, (args.max_steps or 2000) // 5)),
-        "--save_steps", str(max(1, (args.max_steps or 2000) // 5)),
-        "--save_total_limit", "2",
-        "--max_eval_samples", "512",
-        "--concept_losses", args.concept_losses,
-        "--seed", str(args.seed),
-        "--experiment_log", str(log_path),
-        "--report_to", "wandb",
-        "--dataloader_num_workers", "0",
+        "--output_dir",
+        str(run_dir),
+        "--hidden_size",
+        str(args.hidden_size),
+        "--num_hidden_layers",
+        str(args.num_layers),
+        "--concept_num",
+        str(args.concepts),
+        "--decoder_type",
+        args.decoder_type,
+        "--max_seq_length",
+        str(args.max_seq_length),
+        "--per_device_train_batch_size",
+        str(args.batch_size),
+        "--per_device_eval_batch_size",
+        str(args.batch_size),
+        "--learning_rate",
+        str(args.learning_rate),
+        "--lr_scheduler_type",
+        "cosine",
+        "--warmup_steps",
+        str(min(100, max(1, args.max_steps // 10))) if args.max_steps else "1500",
+        "--weight_decay",
+        "0.01",
+        "--max_grad_norm",
+        "1.0",
+        "--logging_steps",
+        str(max(1, (args.max_steps or 2000) // 30)),
+        "--eval_strategy",
+        "steps",
+        "--eval_steps",
+        str(max(1, (args.max_steps or 2000) // 5)),
+        "--save_steps",
+        str(max(1, (args.max_steps or 2000) // 5)),
+        "--save_total_limit",
+        "2",
+        "--max_eval_samples",
+        "512",
+        "--concept_losses",
+        args.concept_losses,
+        "--seed",
+        str(args.seed),
+        "--experiment_log",
+        str(log_path),
+        "--report_to",
+        "wandb",
+        "--dataloader_num_workers",
+        "0",
     ]
     if args.max_steps:
         argv += ["--max_steps", str(args.max_steps)]
@@ -141,9 +168,9 @@ def pretrain_stage(args: argparse.Namespace, run_dir: Path, log_path: Path) -> d
 def analysis_stage(model_dir: Path, output_dir: Path, samples: int, max_length: int) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    from .analysis import collect_concept_states, format_summary, grade_geometry, write_report
-    from .corpus import builtin_text_files
-    from .modeling_cogito import CogitoModel
+    from cogito.data.corpus import builtin_text_files
+    from cogito.evaluation.analysis import collect_concept_states, format_summary, grade_geometry, write_report
+    from cogito.modeling_cogito import CogitoModel
 
     lines = [line for line in builtin_text_files()["validation"].read_text().splitlines() if line.strip()]
     model = CogitoModel.from_pretrained(model_dir)
@@ -156,7 +183,7 @@ def analysis_stage(model_dir: Path, output_dir: Path, samples: int, max_length: 
 
 def glue_tasks_in(glue_dir: Path) -> list[str]:
     """The GLUE tasks whose folder (e.g. SST-2, RTE) exists in `glue_dir`."""
-    from .glue_tasks import GLUE_TASKS, find_task_folder
+    from cogito.evaluation.glue.tasks import GLUE_TASKS, find_task_folder
 
     found = []
     for name, task in GLUE_TASKS.items():
@@ -168,13 +195,15 @@ def glue_tasks_in(glue_dir: Path) -> list[str]:
     return found
 
 
-def glue_stage(args: argparse.Namespace, run_dir: Path, output_dir: Path, log_path: Path, run_id: str) -> dict[str, Any]:
+def glue_stage(
+    args: argparse.Namespace, run_dir: Path, output_dir: Path, log_path: Path, run_id: str
+) -> dict[str, Any]:
     """Fine-tune the pretrained model and (unless --no_baseline) a randomly initialised twin."""
     from transformers import AutoTokenizer, set_seed
 
-    from .glue import parse_args as glue_args
-    from .glue import run_glue
-    from .modeling_cogito import CogitoForMaskedLM
+    from cogito.evaluation.glue.run import parse_args as glue_args
+    from cogito.evaluation.glue.run import run_glue
+    from cogito.modeling_cogito import CogitoForMaskedLM
 
     if args.glue_dir is not None:
         tasks = args.tasks or glue_tasks_in(args.glue_dir)
@@ -185,25 +214,48 @@ def glue_stage(args: argparse.Namespace, run_dir: Path, output_dir: Path, log_pa
     # Small models need a larger step than the research protocol's 1e-5 to move in 3 epochs;
     # the epoch is picked on a held-out slice of train, never on the reported validation set.
     common = [
-        "--tasks", *tasks,
-        "--heads", "via_decoder",
-        "--learning_rate", "3e-4",
-        "--per_device_train_batch_size", "32",
-        "--per_device_eval_batch_size", "64",
-        "--num_train_epochs", str(args.glue_epochs),
-        "--warmup_steps", "20",
-        "--max_seq_length", str(min(128, args.max_seq_length)),
-        "--max_train_samples", str(args.glue_max_train_samples),
-        "--selection", "heldout",
-        "--logging_steps", "50",
-        "--seed", str(args.seed),
+        "--tasks",
+        *tasks,
+        "--heads",
+        "via_decoder",
+        "--learning_rate",
+        "3e-4",
+        "--per_device_train_batch_size",
+        "32",
+        "--per_device_eval_batch_size",
+        "64",
+        "--num_train_epochs",
+        str(args.glue_epochs),
+        "--warmup_steps",
+        "20",
+        "--max_seq_length",
+        str(min(128, args.max_seq_length)),
+        "--max_train_samples",
+        str(args.glue_max_train_samples),
+        "--selection",
+        "heldout",
+        "--logging_steps",
+        "50",
+        "--seed",
+        str(args.seed),
     ]
     if args.glue_dir is not None:
         common += ["--data_dir", str(args.glue_dir)]
     results = {"tasks": tasks}
     pretrained = run_glue(
-        glue_args(["--model_name_or_path", str(run_dir), "--output_dir", str(output_dir / "glue" / "pretrained"),
-                   "--experiment_log", str(log_path), "--run_id", run_id, *common])
+        glue_args(
+            [
+                "--model_name_or_path",
+                str(run_dir),
+                "--output_dir",
+                str(output_dir / "glue" / "pretrained"),
+                "--experiment_log",
+                str(log_path),
+                "--run_id",
+                run_id,
+                *common,
+            ]
+        )
     )
     results["pretrained"] = pretrained["scores"]
     if not args.no_baseline:
@@ -213,10 +265,22 @@ def glue_stage(args: argparse.Namespace, run_dir: Path, output_dir: Path, log_pa
         CogitoForMaskedLM(config).save_pretrained(baseline_dir)
         AutoTokenizer.from_pretrained(run_dir).save_pretrained(baseline_dir)
         # The same task data: the probe tasks the first run wrote, or the --glue_dir already in `common`.
-        same_data = [] if args.glue_dir is not None else ["--data_dir", str(output_dir / "glue" / "pretrained" / "probe_tasks")]
+        same_data = (
+            []
+            if args.glue_dir is not None
+            else ["--data_dir", str(output_dir / "glue" / "pretrained" / "probe_tasks")]
+        )
         baseline = run_glue(
-            glue_args(["--model_name_or_path", str(baseline_dir), "--output_dir", str(output_dir / "glue" / "random_init"),
-                       *same_data, *common])
+            glue_args(
+                [
+                    "--model_name_or_path",
+                    str(baseline_dir),
+                    "--output_dir",
+                    str(output_dir / "glue" / "random_init"),
+                    *same_data,
+                    *common,
+                ]
+            )
         )
         results["random_init"] = baseline["scores"]
     for name, scores in results.items():
@@ -252,20 +316,21 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     with _stage(f"3/5 GLUE-format evaluation ({evaluated})", timings):
         glue = glue_stage(args, run_dir, output_dir, log_path, pretrained["run_id"])
     with _stage("4/5 experiment log", timings):
-        from .hub_cards.log import find_run, read_log, update_run
+        from cogito.hub_cards.log import find_run, read_log, update_run
 
         probe_scores = {k: v for k, v in glue["pretrained"].items() if k.split("/")[0] in ("austen", "wordnet")}
         if probe_scores:
             # Probe tasks are not GLUE: their scores go into the row's conclusion, next to the baseline.
             baseline = glue.get("random_init") or {}
             text = "Built-in probe tasks (accuracy, pretrained vs random init): " + "; ".join(
-                f"{key.split('/')[0]} {value:.3f} vs {baseline.get(key, float('nan')):.3f}" for key, value in probe_scores.items()
+                f"{key.split('/')[0]} {value:.3f} vs {baseline.get(key, float('nan')):.3f}"
+                for key, value in probe_scores.items()
             )
             update_run(log_path, pretrained["run_id"], {"Conclusion / Takeaway": text})
         row = find_run(read_log(log_path), pretrained["run_id"])
         print(f"{log_path}: row for {row.run_id} (line {row.line}): GLUE {row.cells.get('Key GLUE Scores')}")
     with _stage("5/5 model card and Hub-ready folder", timings):
-        from .hub_cards.push import push
+        from cogito.hub_cards.push import push
 
         hub_dir = output_dir / "hub"
         if hub_dir.exists():

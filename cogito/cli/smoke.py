@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from . import CogitoConfig, CogitoForMaskedLM
+from cogito import CogitoConfig, CogitoForMaskedLM
 
 SENTENCES = [
     "paris is the capital of france .",

@@ -25,7 +25,9 @@ def load_recipe(name_or_path: str | Path) -> dict[str, Any]:
     if path.suffix not in (".yaml", ".yml"):
         path = RECIPE_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ValueError(f"unknown recipe {str(name_or_path)!r}; recipes: {', '.join(list_recipes())} (or a path to a .yaml)")
+        raise ValueError(
+            f"unknown recipe {str(name_or_path)!r}; recipes: {', '.join(list_recipes())} (or a path to a .yaml)"
+        )
     recipe = yaml.safe_load(path.read_text())
     if not isinstance(recipe, dict) or not isinstance(recipe.get("pretrain"), dict):
         raise ValueError(f"recipe {path} has no 'pretrain' mapping")

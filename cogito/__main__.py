@@ -1,0 +1,5 @@
+import sys
+
+from cogito.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: the built-in offline corpus, text loading, tokenizers, packing and collators."""

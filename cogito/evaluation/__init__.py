@@ -1,0 +1,1 @@
+"""Evaluation: concept geometry and its report, GLUE fine-tuning."""

@@ -1,0 +1,1 @@
+"""GLUE: the task table, data loading and metrics (tasks), fine-tuning and heads (run)."""

@@ -1,0 +1,1 @@
+"""Training: concept regularisers and weighting, the Trainer, pretraining and its recipes."""

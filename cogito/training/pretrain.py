@@ -1,0 +1,550 @@
+"""`cogito pretrain` / `examples/run_mlm.py`: masked-LM pretraining of a concept encoder.
+
+Flag names follow transformers' `run_mlm.py` where they overlap (`--train_file`,
+`--dataset_name`, `--tokenizer_name`, `--model_name_or_path`, `--config_overrides`,
+`--max_seq_length`, `--mlm_probability`, `--line_by_line`, every `TrainingArguments` flag), plus
+the concept-regulariser flags of `CogitoTrainingArguments`. With no data flag the built-in
+offline corpus (Jane Austen's novels + WordNet glosses) is used and a WordPiece tokenizer is
+trained on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from transformers import HfArgumentParser, TrainerCallback, set_seed
+from transformers.utils import logging
+
+from cogito._io import atomic_write_text
+from cogito.configuration_cogito import DECODER_TYPES, CogitoConfig
+from cogito.hub_cards.log import DEFAULT_LOG, RUN_FILE
+from cogito.training.losses import DEFAULT_FIXED_LOSS_WEIGHT
+from cogito.training.trainer import (
+    CogitoTrainer,
+    CogitoTrainingArguments,
+    NonFiniteLossError,
+    latest_complete_checkpoint,
+)
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Start from this checkpoint (folder or Hub id) instead of a new model."}
+    )
+    decoder_type: str = field(default="perceiver", metadata={"help": "One of: " + ", ".join(DECODER_TYPES)})
+    hidden_size: int = field(default=512, metadata={"help": "Width H of a new model."})
+    num_hidden_layers: int = field(default=6, metadata={"help": "Layers L of a new model."})
+    concept_num: int = field(default=128, metadata={"help": "Concepts C of a new model."})
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "Comma-separated CogitoConfig overrides for a new model, e.g. "
+            "'intermediate_size=1024,use_bixt=true'."
+        },
+    )
+    tokenizer_name: str | None = field(
+        default=None,
+        metadata={"help": "Tokenizer folder or Hub id; default: the checkpoint's, else one trained on the corpus."},
+    )
+    tokenizer_vocab_size: int = field(default=8192, metadata={"help": "Vocabulary of a tokenizer trained here."})
+    tokenizer_algorithm: str = field(
+        default="wordpiece", metadata={"help": "wordpiece or bpe, for a tokenizer trained here."}
+    )
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset name."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Hub dataset configuration."})
+    train_file: str | None = field(default=None, metadata={"help": "Local txt/json/jsonl/csv/parquet training text."})
+    validation_file: str | None = field(default=None, metadata={"help": "Local validation text."})
+    text_column: str | None = field(default=None, metadata={"help": "Column holding the text (default: 'text')."})
+    validation_split_percentage: float = field(
+        default=2, metadata={"help": "Percent of train held out when there is no validation set."}
+    )
+    validation_split_name: str = field(
+        default="validation",
+        metadata={"help": "Evaluation split of a Hub dataset (the research runs used Minipile's 'test')."},
+    )
+    max_seq_length: int = field(default=512, metadata={"help": "Tokens per example (packed blocks or truncation)."})
+    mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens chosen for prediction."})
+    whole_word_masking: bool = field(default=False, metadata={"help": "Mask every piece of a chosen word."})
+    line_by_line: bool = field(
+        default=False,
+        metadata={"help": "One example per line, truncated, instead of packing (packing loses no tail)."},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only this many training examples."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only this many evaluation examples."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
+
+
+@dataclass
+class ExperimentArguments:
+    experiment_log: str = field(
+        default=str(DEFAULT_LOG),
+        metadata={"help": "Markdown experiment log the finished run appends its row to; 'none' to skip."},
+    )
+    machine: str = field(default_factory=platform.node, metadata={"help": "Machine name for the experiment log."})
+    wandb_project: str | None = field(
+        default=None,
+        metadata={"help": "W&B project (when --report_to includes wandb); default: $WANDB_PROJECT, else 'cogito'."},
+    )
+
+
+def run_id_for(config: CogitoConfig, now: datetime | None = None) -> str:
+    """`{decoder}_mlm_H{H}L{L}C{C}[_E{token dim}][_cpos{type}]_{YYYYmmdd_HHMMSS}`."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
+    name = f"{config.decoder_type}_mlm_H{config.hidden_size}L{config.num_hidden_layers}C{config.concept_num}"
+    if config.token_embedding_dim is not None and config.token_embedding_dim != config.hidden_size:
+        name += f"_E{config.token_embedding_dim}"
+    if config.concept_position_type != "none":
+        name += f"_cpos{config.concept_position_type}"
+    return f"{name}_{stamp}"
+
+
+def parse_config_overrides(text: str | None) -> dict[str, Any]:
+    """`"hidden_size=256,use_bixt=true"` → typed values, checked against CogitoConfig's fields."""
+    if not text:
+        return {}
+    defaults = CogitoConfig().to_dict()
+    overrides: dict[str, Any] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, raw = item.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or key not in defaults:
+            known = sorted(k for k in defaults if not k.startswith("_"))
+            raise ValueError(
+                f"--config_overrides: {item.strip()!r} is not key=value with a CogitoConfig field; fields: "
+                f"{', '.join(known)}"
+            )
+        overrides[key] = _parse_value(raw, defaults[key], key)
+    return overrides
+
+
+def _parse_value(raw: str, default: Any, key: str) -> Any:
+    if raw.lower() in ("none", "null"):
+        return None
+    if isinstance(default, bool):
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"--config_overrides: {key} takes true or false, got {raw!r}")
+        return raw.lower() in ("true", "1")
+    for kind in (int, float):
+        if isinstance(default, kind) or default is None:
+            try:
+                return kind(raw)
+            except ValueError:
+                if default is not None:
+                    raise ValueError(f"--config_overrides: {key} takes a {kind.__name__}, got {raw!r}") from None
+    return raw
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+class WandbRunConfigCallback(TrainerCallback):
+    """Adds Cogito's own settings (git commit, data, run id) to the W&B run config."""
+
+    def __init__(self, extra: dict[str, Any]):
+        self.extra = extra
+        self.url: str | None = None  # the run's page, for the experiment log (None offline)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        try:
+            import wandb
+        except ImportError:
+            return
+        if wandb.run is not None:
+            wandb.run.config.update(self.extra, allow_val_change=True)
+            if not wandb.run.offline:
+                self.url = wandb.run.url
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
+
+
+def _dataset_label(data_args: DataArguments) -> str:
+    if data_args.dataset_name:
+        return data_args.dataset_name + (f"/{data_args.dataset_config_name}" if data_args.dataset_config_name else "")
+    if data_args.train_file:
+        return Path(data_args.train_file).name
+    return "builtin (Austen + WordNet)"
+
+
+def build_model_config(model_args: ModelArguments, tokenizer, max_seq_length: int) -> CogitoConfig:
+    values = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=model_args.hidden_size,
+        num_hidden_layers=model_args.num_hidden_layers,
+        num_attention_heads=max(1, min(8, model_args.hidden_size // 64)),  # the research protocol's rule
+        intermediate_size=4 * model_args.hidden_size,
+        concept_num=model_args.concept_num,
+        max_position_embeddings=max_seq_length,
+        decoder_type=model_args.decoder_type,
+        pad_token_id=tokenizer.pad_token_id,
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        mask_token_id=tokenizer.mask_token_id,
+    )
+    values.update(parse_config_overrides(model_args.config_overrides))
+    return CogitoConfig(**values)
+
+
+_NONE_ABLE = {
+    "model_name_or_path",
+    "config_overrides",
+    "tokenizer_name",
+    "dataset_name",
+    "dataset_config_name",
+    "train_file",
+    "validation_file",
+    "text_column",
+}
+
+
+def parse_args(argv: list[str] | None):
+    """Parse `cogito pretrain` flags; `--recipe NAME` supplies defaults that later flags override.
+
+    `--dataset_name none` / `--tokenizer_name none` (any optional path or name) unset a recipe's
+    value, e.g. to scale a recipe down to the built-in corpus and a tokenizer trained on it.
+    """
+    from cogito.training.recipes import load_recipe, recipe_argv
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--recipe" in argv:
+        at = argv.index("--recipe")
+        if at + 1 >= len(argv):
+            raise ValueError("--recipe needs a name or a path")
+        recipe = load_recipe(argv[at + 1])
+        argv = recipe_argv(recipe) + argv[:at] + argv[at + 2 :]
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, CogitoTrainingArguments, ExperimentArguments),
+        prog="cogito pretrain",
+        description=__doc__.split("\n\n")[0] + " Start from a research recipe with --recipe NAME (--list_recipes).",
+    )
+    parsed = parser.parse_args_into_dataclasses(args=argv)
+    if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in argv):
+        # TrainingArguments fills in "trainer_output"; a Cogito run goes to runs/<run id>/ instead.
+        parsed[2].output_dir = None
+    for arguments in parsed:
+        for name in _NONE_ABLE & {f.name for f in dataclasses.fields(arguments)}:
+            if isinstance(getattr(arguments, name), str) and getattr(arguments, name).lower() == "none":
+                setattr(arguments, name, None)
+    return parsed
+
+
+def pretrain(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: CogitoTrainingArguments,
+    experiment_args: ExperimentArguments,
+) -> dict[str, Any]:
+    """Run one pretraining job end to end; returns a summary (paths, metrics, run id)."""
+    from cogito.data.corpus import cache_root
+    from cogito.data.text import (
+        load_or_train_tokenizer,
+        load_text_datasets,
+        mlm_collator,
+        padding_fraction,
+        tokenize_for_mlm,
+    )
+    from cogito.modeling_cogito import CogitoForMaskedLM
+
+    if model_args.decoder_type not in DECODER_TYPES:
+        raise ValueError(f"--decoder_type must be one of {', '.join(DECODER_TYPES)}; got {model_args.decoder_type!r}")
+    if model_args.model_name_or_path is not None:
+        # The checkpoint defines the architecture and tokenizer: size flags would be ignored.
+        defaults = ModelArguments()
+        changed = [
+            f"--{name}"
+            for name in (
+                "decoder_type",
+                "hidden_size",
+                "num_hidden_layers",
+                "concept_num",
+                "config_overrides",
+                "tokenizer_vocab_size",
+                "tokenizer_algorithm",
+            )
+            if getattr(model_args, name) != getattr(defaults, name)
+        ]
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} describe a new model; they cannot change the checkpoint "
+                f"--model_name_or_path {model_args.model_name_or_path!r}. Drop them or start a new model."
+            )
+    set_seed(training_args.seed)  # before the model is built: --seed fixes the initial weights
+
+    # ---- resume: find the checkpoint and the run it belongs to
+    output_dir = Path(training_args.output_dir) if training_args.output_dir else None
+    checkpoint = training_args.resume_from_checkpoint
+    previous_run: dict[str, Any] = {}
+    if checkpoint is not None:
+        if checkpoint in ("latest", "auto", "true", "True"):
+            if output_dir is None:
+                raise ValueError("--resume_from_checkpoint latest needs --output_dir of the run to resume")
+            checkpoint = latest_complete_checkpoint(output_dir)
+            if checkpoint is None:
+                logger.warning(f"No complete checkpoint in {output_dir}: starting from scratch")
+        elif not (Path(checkpoint) / "trainer_state.json").is_file():
+            raise ValueError(f"--resume_from_checkpoint {checkpoint!r} is not a complete checkpoint folder")
+        if checkpoint is not None:
+            output_dir = output_dir or Path(checkpoint).parent
+            run_file = output_dir / RUN_FILE
+            if run_file.is_file():
+                previous_run = json.loads(run_file.read_text())
+
+    # ---- data and tokenizer
+    raw = load_text_datasets(
+        train_file=data_args.train_file,
+        validation_file=data_args.validation_file,
+        dataset_name=data_args.dataset_name,
+        dataset_config_name=data_args.dataset_config_name,
+        text_column=data_args.text_column,
+        validation_split_percentage=data_args.validation_split_percentage,
+        seed=training_args.seed,
+        validation_split_name=data_args.validation_split_name,
+    )
+    tokenizer_name = model_args.tokenizer_name or model_args.model_name_or_path
+    if tokenizer_name is not None:
+        tokenizer = load_or_train_tokenizer(tokenizer_name, model_max_length=data_args.max_seq_length)
+    else:
+        tokenizer = load_or_train_tokenizer(
+            train_texts=raw["train"],
+            vocab_size=model_args.tokenizer_vocab_size,
+            algorithm=model_args.tokenizer_algorithm,
+            save_dir=cache_root().parent
+            / "tokenizers"
+            / f"{model_args.tokenizer_algorithm}-{model_args.tokenizer_vocab_size}",
+            model_max_length=data_args.max_seq_length,
+        )
+
+    # ---- model
+    if model_args.model_name_or_path is not None:
+        model = CogitoForMaskedLM.from_pretrained(model_args.model_name_or_path)
+    else:
+        model = CogitoForMaskedLM(build_model_config(model_args, tokenizer, data_args.max_seq_length))
+    config = model.config
+    if data_args.max_seq_length > config.max_position_embeddings:
+        raise ValueError(
+            f"--max_seq_length {data_args.max_seq_length} exceeds the model's max_position_embeddings="
+            f"{config.max_position_embeddings}"
+        )
+
+    tokenized = tokenize_for_mlm(
+        raw,
+        tokenizer,
+        data_args.max_seq_length,
+        line_by_line=data_args.line_by_line,
+        num_proc=data_args.preprocessing_num_workers,
+        keep_offsets=data_args.whole_word_masking,
+    )
+    train_dataset, eval_dataset = tokenized["train"], tokenized["validation"]
+    if data_args.max_train_samples is not None:
+        train_dataset = train_dataset.select(range(min(data_args.max_train_samples, len(train_dataset))))
+    if data_args.max_eval_samples is not None:
+        eval_dataset = eval_dataset.select(range(min(data_args.max_eval_samples, len(eval_dataset))))
+
+    # Estimated on the first 10k sequences: reading a whole Minipile-sized column would not fit.
+    train_padding = padding_fraction(
+        train_dataset.select(range(min(10_000, len(train_dataset)))), data_args.max_seq_length
+    )
+    logger.warning(
+        f"{len(train_dataset)} training sequences of up to {data_args.max_seq_length} tokens; "
+        f"padding fraction {train_padding:.3f} ({'line by line' if data_args.line_by_line else 'packed'})"
+    )
+
+    # ---- run identity: the same run id (output folder, W&B run) across resumes
+    if output_dir is None and training_args.world_size > 1:
+        # Each process would stamp its own run id (a second apart) and write to its own folder.
+        raise ValueError(
+            f"a {training_args.world_size}-process run needs --output_dir: the processes cannot agree on "
+            "a timestamped runs/<run id> folder by themselves"
+        )
+    run_id = previous_run.get("run_id") or run_id_for(config)
+    output_dir = output_dir or Path("runs") / run_id
+    training_args.output_dir = str(output_dir)
+    training_args.run_name = training_args.run_name or run_id
+    losses = training_args.concept_losses
+    architecture = f"H{config.hidden_size}L{config.num_hidden_layers}C{config.concept_num}"
+    if experiment_args.wandb_project is not None:
+        os.environ["WANDB_PROJECT"] = experiment_args.wandb_project  # the flag wins over the shell
+    os.environ.setdefault("WANDB_PROJECT", "cogito")
+    # This run's W&B identity, whatever an earlier run in this process (or the shell) left set.
+    os.environ["WANDB_RUN_ID"] = run_id
+    os.environ["WANDB_RESUME"] = "allow"
+    os.environ["WANDB_RUN_GROUP"] = f"{config.decoder_type}_{architecture}"
+    os.environ["WANDB_TAGS"] = ",".join(
+        [config.decoder_type, *losses.split(), training_args.loss_weighting, _dataset_label(data_args)]
+    )
+    run_info = {
+        "run_id": run_id,
+        "git_commit": git_commit(),
+        "dataset": _dataset_label(data_args),
+        "concept_losses": losses,
+        "loss_weighting": training_args.loss_weighting,
+        "loss_weight": training_args.loss_weight,
+        "model": dataclasses.asdict(model_args),
+        "data": dataclasses.asdict(data_args),
+    }
+    if training_args.should_save:
+        _write_json_atomic(output_dir / RUN_FILE, run_info)
+
+    trainer = CogitoTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=mlm_collator(
+            tokenizer, mlm_probability=data_args.mlm_probability, whole_word_masking=data_args.whole_word_masking
+        ),
+        processing_class=tokenizer,
+        callbacks=[wandb_callback := WandbRunConfigCallback(run_info)],
+    )
+    try:
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    except NonFiniteLossError as error:
+        logger.error(str(error))
+        raise
+    trainer.save_model(str(output_dir))  # final weights + config + code files + tokenizer
+    metrics = dict(train_result.metrics)
+    metrics.update(trainer.evaluate())
+    trainer.save_metrics("all", metrics)
+    trainer.save_state()
+
+    summary = {
+        "run_id": run_id,
+        "output_dir": str(output_dir),
+        "resumed_from": checkpoint,
+        "global_step": trainer.state.global_step,
+        "world_size": training_args.world_size,
+        "train_sequences": len(train_dataset),
+        "train_padding_fraction": round(train_padding, 4),
+        "metrics": metrics,
+    }
+    if trainer.is_world_process_zero() and experiment_args.experiment_log.lower() != "none":
+        summary["experiment_log"] = str(
+            log_run(
+                Path(experiment_args.experiment_log),
+                run_id,
+                config,
+                training_args,
+                data_args,
+                experiment_args,
+                metrics,
+                wandb_url=wandb_callback.url,
+            )
+        )
+    if trainer.is_world_process_zero():
+        _write_json_atomic(output_dir / "cogito_summary.json", summary)
+    return summary
+
+
+def log_run(
+    log_path: Path,
+    run_id: str,
+    config: CogitoConfig,
+    training_args: CogitoTrainingArguments,
+    data_args: DataArguments,
+    experiment_args: ExperimentArguments,
+    metrics: dict[str, float],
+    wandb_url: str | None = None,
+) -> Path:
+    """Append the finished run's row to the experiment log (columns of the research log)."""
+    from cogito.hub_cards.log import append_run, format_rank_cell
+
+    losses = training_args.concept_losses
+    if losses == "none":
+        loss_cell = "None"
+    elif training_args.loss_weighting == "fixed":
+        weight = training_args.loss_weight if training_args.loss_weight is not None else DEFAULT_FIXED_LOSS_WEIGHT
+        loss_cell = " + ".join(f"`{name}`" for name in losses.split()) + f" + `fixed={weight:g}`"
+    else:
+        loss_cell = " + ".join(f"`{name}`" for name in losses.split()) + f" + `{training_args.loss_weighting}`"
+    rank = metrics.get("eval_concept_effective_rank")
+    epochs = metrics.get("epoch")
+    cells = {
+        "Date": datetime.now().strftime("%Y-%m-%d"),
+        "Run ID / Model Type": f"`{run_id}`",
+        "Architecture": f"H{config.hidden_size} L{config.num_hidden_layers} C{config.concept_num}",
+        "Pretraining Data": _dataset_label(data_args),
+        "Machine": experiment_args.machine,
+        "Epochs": f"{epochs:.2f}" if epochs is not None else "--",
+        "Concept Losses": loss_cell,
+        "MLM Loss": f"{metrics['eval_loss']:.3f}" if "eval_loss" in metrics else "--",
+        "Eff. Rank": format_rank_cell(rank, config.concept_num) if rank is not None else "--",
+        "Key GLUE Scores": "*Not evaluated*",
+        "Speed (Steps/s)": f"{metrics['train_steps_per_second']:.2f}" if "train_steps_per_second" in metrics else "--",
+        "WandB Link": f"[Link]({wandb_url})" if wandb_url else "--",
+        "Conclusion / Takeaway": "Pretrained with `cogito pretrain`.",
+    }
+    append_run(log_path, cells)
+    return log_path
+
+
+def resolved_arguments(parsed) -> dict[str, dict[str, Any]]:
+    """The parsed argument dataclasses as plain dicts (what `--dry-run` prints)."""
+    model_args, data_args, training_args, experiment_args = parsed
+    training = {f.name: getattr(training_args, f.name) for f in dataclasses.fields(training_args) if f.init}
+    return {
+        "model": dataclasses.asdict(model_args),
+        "data": dataclasses.asdict(data_args),
+        "training": {k: v for k, v in training.items() if not k.startswith("_")},
+        "experiment": dataclasses.asdict(experiment_args),
+    }
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    from cogito.training.recipes import list_recipes
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--list_recipes" in argv:
+        print("\n".join(list_recipes()))
+        return 0
+    dry_run = "--dry-run" in argv or "--dry_run" in argv
+    argv = [a for a in argv if a not in ("--dry-run", "--dry_run")]
+    if dry_run:
+        try:
+            parsed = parse_args(argv)
+        except ValueError as error:
+            if "bf16" not in str(error) or "--use_cpu" in argv:
+                raise
+            # A GPU recipe checked on a CPU-only machine: validate it as a CPU run would.
+            parsed = parse_args(argv + ["--use_cpu", "true"])
+            print(f"(no GPU here: validated with --use_cpu true; {error})", file=sys.stderr)
+        print(json.dumps(resolved_arguments(parsed), indent=2, default=str))
+        return 0
+    parsed = parse_args(argv)
+    model_args, data_args, training_args, experiment_args = parsed
+    try:
+        summary = pretrain(model_args, data_args, training_args, experiment_args)
+    except NonFiniteLossError as error:
+        print(f"cogito pretrain: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main())
