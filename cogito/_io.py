@@ -1,5 +1,6 @@
-"""File-level helpers shared by the commands: atomic writes (a reader sees the old file or the
-new one, never half of either) and what counts as a saved tokenizer."""
+"""File-level helpers shared by every layer: atomic writes (a reader sees the old file or the
+new one, never half of either), what counts as a saved tokenizer, and the names of the files a
+run leaves behind (the experiment log, a run folder's `cogito_run.json`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+# The project's run registry (the experiment log), relative to where the commands run.
+DEFAULT_LOG = Path("experiments") / "experiment_log.md"
+# Written by `cogito pretrain` into every run folder; ties the folder to its row of the log.
+RUN_FILE = "cogito_run.json"
 
 # Files a tokenizer may be saved as (fast and slow, WordPiece, BPE, SentencePiece).
 TOKENIZER_FILES: tuple[str, ...] = (

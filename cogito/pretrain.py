@@ -2,7 +2,7 @@
 
 import sys
 
-from cogito.training.pretrain import cli_main
+from cogito.cli.pretrain import cli_main
 
 if __name__ == "__main__":
     sys.exit(cli_main())

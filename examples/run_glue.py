@@ -18,7 +18,7 @@ warmup 100, per-task epochs); `--help` lists every flag. Writes results.json and
 
 import sys
 
-from cogito.evaluation.glue.run import cli_main
+from cogito.cli.glue import cli_main
 
 if __name__ == "__main__":
     sys.exit(cli_main())

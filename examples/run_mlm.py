@@ -12,7 +12,7 @@ flags listed by `--help`. With no data flag the built-in offline corpus is used.
 
 import sys
 
-from cogito.training.pretrain import cli_main
+from cogito.cli.pretrain import cli_main
 
 if __name__ == "__main__":
     sys.exit(cli_main())

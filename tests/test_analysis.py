@@ -1,4 +1,4 @@
-"""Tests of cogito.evaluation.analysis: metrics against hand-computed values on constructed concept states."""
+"""Tests of cogito.evaluation.geometry and report, and `cogito analyze`, against hand-computed values."""
 
 from __future__ import annotations
 
@@ -11,12 +11,17 @@ import pytest
 import torch
 from torch import nn
 
-from cogito.evaluation import analysis
-from cogito.evaluation.analysis import (
+from cogito.cli import analyze
+from cogito.evaluation import geometry
+from cogito.evaluation.geometry import concept_geometry, grade_geometry
+from cogito.evaluation.report import (
+    REPORT_JSON,
+    SIMILARITY_PNG,
+    SPECTRUM_PNG,
+    SUMMARY_TXT,
+    USAGE_PNG,
     collect_concept_states,
-    concept_geometry,
     format_summary,
-    grade_geometry,
     save_plots,
     write_report,
 )
@@ -251,13 +256,13 @@ def test_grades_of_the_logged_collapsed_run_are_poor():
         )
     )
     assert set(grades.values()) == {"poor"}
-    assert set(grades) == set(analysis.GRADE_ORDER)
+    assert set(grades) == set(geometry.GRADE_ORDER)
 
 
 @pytest.mark.parametrize(
     ("key", "value", "grade"),
     [
-        ("effective_rank_normalized", analysis.RANK_NORMALIZED_GOOD, "good"),
+        ("effective_rank_normalized", geometry.RANK_NORMALIZED_GOOD, "good"),
         ("effective_rank_normalized", 0.3, "ok"),
         ("effective_rank_normalized", 15.9 / 128, "poor"),
         ("top1_dominance", 0.1, "ok"),
@@ -295,7 +300,7 @@ def test_format_summary_shows_rank_in_the_logs_notation():
 def test_save_plots_writes_non_empty_pngs(tmp_path):
     states = torch.randn(4, 6, 10)
     paths = save_plots(states, tmp_path / "plots")
-    assert [p.name for p in paths] == [analysis.SPECTRUM_PNG, analysis.SIMILARITY_PNG, analysis.USAGE_PNG]
+    assert [p.name for p in paths] == [SPECTRUM_PNG, SIMILARITY_PNG, USAGE_PNG]
     for path in paths:
         assert path.read_bytes()[:8] == PNG_MAGIC
         assert path.stat().st_size > 1000
@@ -306,15 +311,13 @@ def test_write_report_json_round_trips(tmp_path):
     generator = torch.Generator().manual_seed(5)
     states = torch.randn(5, 8, 12, generator=generator)
     metrics = write_report(states, tmp_path)
-    report = json.loads((tmp_path / analysis.REPORT_JSON).read_text(encoding="utf-8"))
+    report = json.loads((tmp_path / REPORT_JSON).read_text(encoding="utf-8"))
     assert report["metrics"] == metrics
     assert report["grades"] == grade_geometry(metrics)
     assert metrics == concept_geometry(states)
-    summary = (tmp_path / analysis.SUMMARY_TXT).read_text(encoding="utf-8")
+    summary = (tmp_path / SUMMARY_TXT).read_text(encoding="utf-8")
     assert summary == format_summary(metrics, report["grades"])
-    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
-        [analysis.SPECTRUM_PNG, analysis.SIMILARITY_PNG, analysis.USAGE_PNG]
-    )
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted([SPECTRUM_PNG, SIMILARITY_PNG, USAGE_PNG])
 
 
 # ---------------------------------------------------------------- collecting states from a model
@@ -415,7 +418,7 @@ def test_collect_concept_states_rejects_bad_arguments(kwargs, error, message):
 
 def test_cli_help_explains_every_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        analysis.cli_main(["--help"])
+        analyze.cli_main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for option in (
@@ -435,19 +438,18 @@ def test_cli_rejects_folder_without_tokenizer(tmp_path, capsys):
     (tmp_path / "model" / "config.json").write_text("{}")
     text_file = tmp_path / "texts.txt"
     text_file.write_text("the cat\n", encoding="utf-8")
-    with pytest.raises(SystemExit) as exit_info:
-        analysis.cli_main(["--model", str(tmp_path / "model"), "--text_file", str(text_file)])
-    assert exit_info.value.code == 2
-    assert "no tokenizer files" in capsys.readouterr().err
+    assert analyze.cli_main(["--model_name_or_path", str(tmp_path / "model"), "--text_file", str(text_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cogito analyze: error: ") and "no tokenizer files" in err
+    assert str(tmp_path / "model") in err and err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_cli_rejects_missing_text_file_and_bad_counts(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        analysis.cli_main(["--model", str(tmp_path), "--text_file", str(tmp_path / "nope.txt")])
+    assert analyze.cli_main(["--model", str(tmp_path), "--text_file", str(tmp_path / "nope.txt")]) == 2
     assert "nope.txt" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        analysis.cli_main(["--model", str(tmp_path), "--text_file", "x", "--max_samples", "0"])
-    assert "positive integer" in capsys.readouterr().err
+    assert analyze.cli_main(["--model", str(tmp_path), "--text_file", "x", "--max_samples", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--max_samples expected a positive integer, got 0" in err and err.count("\n") == 1
 
 
 def test_summary_explains_zero_isotropy_from_too_few_vectors():
@@ -538,17 +540,17 @@ def test_cli_end_to_end_on_saved_cogito_model(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    report = json.loads((out_dir / analysis.REPORT_JSON).read_text(encoding="utf-8"))
+    report = json.loads((out_dir / REPORT_JSON).read_text(encoding="utf-8"))
     assert report["metrics"]["num_samples"] == 4  # first 4 non-blank lines
     assert (report["metrics"]["num_concepts"], report["metrics"]["hidden_size"]) == (8, 32)
-    assert set(report["grades"]) == set(analysis.GRADE_ORDER)
+    assert set(report["grades"]) == set(geometry.GRADE_ORDER)
     assert "Concept geometry: 4 samples, C=8 concepts, H=32" in result.stdout
     for name in (
-        analysis.REPORT_JSON,
-        analysis.SUMMARY_TXT,
-        analysis.SPECTRUM_PNG,
-        analysis.SIMILARITY_PNG,
-        analysis.USAGE_PNG,
+        REPORT_JSON,
+        SUMMARY_TXT,
+        SPECTRUM_PNG,
+        SIMILARITY_PNG,
+        USAGE_PNG,
     ):
         assert str(out_dir / name) in result.stdout
         assert (out_dir / name).stat().st_size > 0
@@ -572,7 +574,7 @@ def test_cli_uses_tokenizer_name_for_a_folder_without_tokenizer(tmp_path, monkey
         return CogitoModel(_tiny_config())
 
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", fake_from_pretrained)
-    code = analysis.cli_main(
+    code = analyze.cli_main(
         [
             "--model",
             str(model_dir),
@@ -586,13 +588,12 @@ def test_cli_uses_tokenizer_name_for_a_folder_without_tokenizer(tmp_path, monkey
     )
     assert code == 0
     assert loaded == [str(model_dir)]
-    report = json.loads((tmp_path / "out" / analysis.REPORT_JSON).read_text(encoding="utf-8"))
+    report = json.loads((tmp_path / "out" / REPORT_JSON).read_text(encoding="utf-8"))
     assert report["metrics"]["num_samples"] == 5  # default --max_samples 512 keeps all 5 non-blank lines
     assert "Wrote:" in capsys.readouterr().out
 
 
 def test_summary_explains_zero_isotropy_of_layernorm_outputs():
-    from cogito.evaluation.analysis import concept_geometry, format_summary, grade_geometry
 
     states = torch.nn.functional.layer_norm(torch.randn(64, 8, 16, generator=torch.Generator().manual_seed(0)), (16,))
     metrics = concept_geometry(states)

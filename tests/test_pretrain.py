@@ -262,7 +262,8 @@ def test_multi_process_run_without_output_dir_is_refused(tmp_path, corpus_text_f
 
 
 def test_wandb_project_flag_wins_over_the_environment(tmp_path, corpus_text_file, monkeypatch):
-    from cogito.training.pretrain import parse_args, pretrain
+    from cogito.cli.pretrain import parse_args
+    from cogito.training.pretrain import pretrain
 
     monkeypatch.setenv("WANDB_PROJECT", "from-the-shell")
     parsed = parse_args(

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from cogito.training.pretrain import cli_main, parse_args, pretrain
+from cogito.cli.pretrain import cli_main, parse_args
+from cogito.training.pretrain import pretrain
 from cogito.training.recipes import list_recipes, load_recipe
 
 RECIPES = list_recipes()

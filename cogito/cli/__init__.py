@@ -1,7 +1,9 @@
 """The ``cogito`` command line: one entry point, one sub-command per capability.
 
-Each sub-command lives in the module that implements it and exposes ``cli_main(argv)``; this
-file only dispatches, importing the module lazily so ``cogito --help`` stays fast.
+Each sub-command is a module ``cogito.cli.<command>`` exposing ``cli_main(argv)``: it parses its
+dataclasses with `HfArgumentParser` and reports user errors on one line with exit code 2
+(``cogito.cli._args``), then calls the library functions. This file only dispatches, importing
+the module lazily so ``cogito --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from pathlib import Path
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "smoke": ("cogito.cli.smoke", "build, save, reload and fill a mask with a tiny model"),
-    "pretrain": ("cogito.training.pretrain", "masked-LM pretraining with concept regularisers"),
-    "analyze": ("cogito.evaluation.analysis", "concept-geometry report and plots for a saved model"),
-    "glue": ("cogito.evaluation.glue.run", "fine-tune / evaluate on GLUE tasks"),
+    "pretrain": ("cogito.cli.pretrain", "masked-LM pretraining with concept regularisers"),
+    "analyze": ("cogito.cli.analyze", "concept-geometry report and plots for a saved model"),
+    "glue": ("cogito.cli.glue", "fine-tune / evaluate on GLUE tasks"),
     "card": ("cogito.cli.card", "write model cards from the experiment log"),
-    "push": ("cogito.hub_cards.push", "publish a trained run to the Hugging Face Hub"),
+    "push": ("cogito.cli.push", "publish a trained run to the Hugging Face Hub"),
     "demo": ("cogito.cli.demo", "the whole loop on the built-in corpus"),
     "bench": ("benchmarks/bench.py", "side-by-side speed/memory benchmark against BERT (source checkout)"),
 }

@@ -169,7 +169,8 @@ def analysis_stage(model_dir: Path, output_dir: Path, samples: int, max_length: 
     from transformers import AutoTokenizer
 
     from cogito.data.corpus import builtin_text_files
-    from cogito.evaluation.analysis import collect_concept_states, format_summary, grade_geometry, write_report
+    from cogito.evaluation.geometry import grade_geometry
+    from cogito.evaluation.report import collect_concept_states, format_summary, write_report
     from cogito.modeling_cogito import CogitoModel
 
     lines = [line for line in builtin_text_files()["validation"].read_text().splitlines() if line.strip()]

@@ -22,12 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cogito._io import atomic_write_text
-
-# The project's run registry, relative to where the commands run.
-DEFAULT_LOG = Path("experiments") / "experiment_log.md"
-# Written by `cogito pretrain` into every run folder; ties the folder to its row of the log.
-RUN_FILE = "cogito_run.json"
+from cogito._io import DEFAULT_LOG, RUN_FILE, atomic_write_text  # noqa: F401 (DEFAULT_LOG, RUN_FILE re-exported)
 
 STANDARD_COLUMNS: tuple[str, ...] = (
     "Date",

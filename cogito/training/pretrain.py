@@ -1,4 +1,7 @@
-"""`cogito pretrain` / `examples/run_mlm.py`: masked-LM pretraining of a concept encoder.
+"""Masked-LM pretraining of a concept encoder: the argument dataclasses and `pretrain()`.
+
+The command line (`cogito pretrain`, `examples/run_mlm.py`, `python -m cogito.pretrain`) and the
+experiment-log row it writes live in `cogito.cli.pretrain`; this module imports no publishing code.
 
 Flag names follow transformers' `run_mlm.py` where they overlap (`--train_file`,
 `--dataset_name`, `--tokenizer_name`, `--model_name_or_path`, `--config_overrides`,
@@ -15,19 +18,16 @@ import json
 import os
 import platform
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from transformers import HfArgumentParser, TrainerCallback, set_seed
+from transformers import TrainerCallback, set_seed
 from transformers.utils import logging
 
-from cogito._io import atomic_write_text
+from cogito._io import DEFAULT_LOG, RUN_FILE, atomic_write_text
 from cogito.configuration_cogito import DECODER_TYPES, CogitoConfig
-from cogito.hub_cards.log import DEFAULT_LOG, RUN_FILE
-from cogito.training.losses import DEFAULT_FIXED_LOSS_WEIGHT
 from cogito.training.trainer import (
     CogitoTrainer,
     CogitoTrainingArguments,
@@ -184,7 +184,7 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, default=str))
 
 
-def _dataset_label(data_args: DataArguments) -> str:
+def dataset_label(data_args: DataArguments) -> str:
     if data_args.dataset_name:
         return data_args.dataset_name + (f"/{data_args.dataset_config_name}" if data_args.dataset_config_name else "")
     if data_args.train_file:
@@ -209,49 +209,6 @@ def build_model_config(model_args: ModelArguments, tokenizer, max_seq_length: in
     )
     values.update(parse_config_overrides(model_args.config_overrides))
     return CogitoConfig(**values)
-
-
-_NONE_ABLE = {
-    "model_name_or_path",
-    "config_overrides",
-    "tokenizer_name",
-    "dataset_name",
-    "dataset_config_name",
-    "train_file",
-    "validation_file",
-    "text_column",
-}
-
-
-def parse_args(argv: list[str] | None):
-    """Parse `cogito pretrain` flags; `--recipe NAME` supplies defaults that later flags override.
-
-    `--dataset_name none` / `--tokenizer_name none` (any optional path or name) unset a recipe's
-    value, e.g. to scale a recipe down to the built-in corpus and a tokenizer trained on it.
-    """
-    from cogito.training.recipes import load_recipe, recipe_argv
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--recipe" in argv:
-        at = argv.index("--recipe")
-        if at + 1 >= len(argv):
-            raise ValueError("--recipe needs a name or a path")
-        recipe = load_recipe(argv[at + 1])
-        argv = recipe_argv(recipe) + argv[:at] + argv[at + 2 :]
-    parser = HfArgumentParser(
-        (ModelArguments, DataArguments, CogitoTrainingArguments, ExperimentArguments),
-        prog="cogito pretrain",
-        description=__doc__.split("\n\n")[0] + " Start from a research recipe with --recipe NAME (--list_recipes).",
-    )
-    parsed = parser.parse_args_into_dataclasses(args=argv)
-    if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in argv):
-        # TrainingArguments fills in "trainer_output"; a Cogito run goes to runs/<run id>/ instead.
-        parsed[2].output_dir = None
-    for arguments in parsed:
-        for name in _NONE_ABLE & {f.name for f in dataclasses.fields(arguments)}:
-            if isinstance(getattr(arguments, name), str) and getattr(arguments, name).lower() == "none":
-                setattr(arguments, name, None)
-    return parsed
 
 
 def pretrain(
@@ -396,12 +353,12 @@ def pretrain(
     os.environ["WANDB_RESUME"] = "allow"
     os.environ["WANDB_RUN_GROUP"] = f"{config.decoder_type}_{architecture}"
     os.environ["WANDB_TAGS"] = ",".join(
-        [config.decoder_type, *losses.split(), training_args.loss_weighting, _dataset_label(data_args)]
+        [config.decoder_type, *losses.split(), training_args.loss_weighting, dataset_label(data_args)]
     )
     run_info = {
         "run_id": run_id,
         "git_commit": git_commit(),
-        "dataset": _dataset_label(data_args),
+        "dataset": dataset_label(data_args),
         "concept_losses": losses,
         "loss_weighting": training_args.loss_weighting,
         "loss_weight": training_args.loss_weight,
@@ -442,109 +399,8 @@ def pretrain(
         "train_sequences": len(train_dataset),
         "train_padding_fraction": round(train_padding, 4),
         "metrics": metrics,
+        "wandb_url": wandb_callback.url,
     }
-    if trainer.is_world_process_zero() and experiment_args.experiment_log.lower() != "none":
-        summary["experiment_log"] = str(
-            log_run(
-                Path(experiment_args.experiment_log),
-                run_id,
-                config,
-                training_args,
-                data_args,
-                experiment_args,
-                metrics,
-                wandb_url=wandb_callback.url,
-            )
-        )
     if trainer.is_world_process_zero():
         _write_json_atomic(output_dir / "cogito_summary.json", summary)
     return summary
-
-
-def log_run(
-    log_path: Path,
-    run_id: str,
-    config: CogitoConfig,
-    training_args: CogitoTrainingArguments,
-    data_args: DataArguments,
-    experiment_args: ExperimentArguments,
-    metrics: dict[str, float],
-    wandb_url: str | None = None,
-) -> Path:
-    """Append the finished run's row to the experiment log (columns of the research log)."""
-    from cogito.hub_cards.log import append_run, format_rank_cell
-
-    losses = training_args.concept_losses
-    if losses == "none":
-        loss_cell = "None"
-    elif training_args.loss_weighting == "fixed":
-        weight = training_args.loss_weight if training_args.loss_weight is not None else DEFAULT_FIXED_LOSS_WEIGHT
-        loss_cell = " + ".join(f"`{name}`" for name in losses.split()) + f" + `fixed={weight:g}`"
-    else:
-        loss_cell = " + ".join(f"`{name}`" for name in losses.split()) + f" + `{training_args.loss_weighting}`"
-    rank = metrics.get("eval_concept_effective_rank")
-    epochs = metrics.get("epoch")
-    cells = {
-        "Date": datetime.now().strftime("%Y-%m-%d"),
-        "Run ID / Model Type": f"`{run_id}`",
-        "Architecture": f"H{config.hidden_size} L{config.num_hidden_layers} C{config.concept_num}",
-        "Pretraining Data": _dataset_label(data_args),
-        "Machine": experiment_args.machine,
-        "Epochs": f"{epochs:.2f}" if epochs is not None else "--",
-        "Concept Losses": loss_cell,
-        "MLM Loss": f"{metrics['eval_loss']:.3f}" if "eval_loss" in metrics else "--",
-        "Eff. Rank": format_rank_cell(rank, config.concept_num) if rank is not None else "--",
-        "Key GLUE Scores": "*Not evaluated*",
-        "Speed (Steps/s)": f"{metrics['train_steps_per_second']:.2f}" if "train_steps_per_second" in metrics else "--",
-        "WandB Link": f"[Link]({wandb_url})" if wandb_url else "--",
-        "Conclusion / Takeaway": "Pretrained with `cogito pretrain`.",
-    }
-    append_run(log_path, cells)
-    return log_path
-
-
-def resolved_arguments(parsed) -> dict[str, dict[str, Any]]:
-    """The parsed argument dataclasses as plain dicts (what `--dry-run` prints)."""
-    model_args, data_args, training_args, experiment_args = parsed
-    training = {f.name: getattr(training_args, f.name) for f in dataclasses.fields(training_args) if f.init}
-    return {
-        "model": dataclasses.asdict(model_args),
-        "data": dataclasses.asdict(data_args),
-        "training": {k: v for k, v in training.items() if not k.startswith("_")},
-        "experiment": dataclasses.asdict(experiment_args),
-    }
-
-
-def cli_main(argv: list[str] | None = None) -> int:
-    from cogito.training.recipes import list_recipes
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--list_recipes" in argv:
-        print("\n".join(list_recipes()))
-        return 0
-    dry_run = "--dry-run" in argv or "--dry_run" in argv
-    argv = [a for a in argv if a not in ("--dry-run", "--dry_run")]
-    if dry_run:
-        try:
-            parsed = parse_args(argv)
-        except ValueError as error:
-            if "bf16" not in str(error) or "--use_cpu" in argv:
-                raise
-            # A GPU recipe checked on a CPU-only machine: validate it as a CPU run would.
-            parsed = parse_args(argv + ["--use_cpu", "true"])
-            print(f"(no GPU here: validated with --use_cpu true; {error})", file=sys.stderr)
-        print(json.dumps(resolved_arguments(parsed), indent=2, default=str))
-        return 0
-    parsed = parse_args(argv)
-    model_args, data_args, training_args, experiment_args = parsed
-    try:
-        summary = pretrain(model_args, data_args, training_args, experiment_args)
-    except NonFiniteLossError as error:
-        print(f"cogito pretrain: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary, indent=2, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli_main())

@@ -22,7 +22,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
 
 from cogito._io import atomic_write
-from cogito.evaluation.analysis import concept_geometry
+from cogito.evaluation.geometry import concept_geometry
 from cogito.training.losses import CONCEPT_LOSSES, LOSS_WEIGHTINGS, ConceptRegularizer, parse_concept_losses
 
 logger = logging.get_logger(__name__)

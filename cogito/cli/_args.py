@@ -1,0 +1,101 @@
+"""How every ``cogito`` sub-command takes its arguments and reports bad ones.
+
+* Arguments are dataclass fields parsed by `transformers.HfArgumentParser` (`parse`), so a
+  setting has one spelling everywhere (`--model_name_or_path`, `--output_dir`, `--concept_num`).
+  Old spellings a command used to take are rewritten to the current one before parsing
+  (`aliases`), and are not listed by `--help`.
+* `--recipe NAME` splices a recipe's section in front of the user's flags (`expand_recipe`).
+* A user error (a bad flag, a `ValueError` naming a bad value, a missing file) ends the command
+  with exit code 2 and one line `cogito <command>: error: <message>` on stderr, no traceback
+  (`cli_command`). Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from transformers import HfArgumentParser
+
+USER_ERROR_EXIT = 2
+# Exceptions that mean "the input was wrong", never "the code is wrong".
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+)
+
+
+class UsageError(ValueError):
+    """A command line argparse refused (unknown flag, missing value, bad type or choice)."""
+
+
+class CommandLineParser(HfArgumentParser):
+    """`HfArgumentParser` that raises `UsageError` instead of printing usage and exiting."""
+
+    def error(self, message: str):  # argparse's hook for every parse error
+        raise UsageError(message)
+
+
+def expand_recipe(argv: Sequence[str], section: str) -> list[str]:
+    """`[..., "--recipe", NAME, ...]` → the recipe's `section` flags, then the other flags (which win)."""
+    from cogito.training.recipes import load_recipe, recipe_argv
+
+    argv = list(argv)
+    if "--recipe" not in argv:
+        return argv
+    at = argv.index("--recipe")
+    if at + 1 >= len(argv):
+        raise ValueError("--recipe needs a name or a path")
+    return recipe_argv(load_recipe(argv[at + 1]), section) + argv[:at] + argv[at + 2 :]
+
+
+def _rewrite_aliases(argv: Iterable[str], aliases: Mapping[str, str]) -> list[str]:
+    out = []
+    for arg in argv:
+        flag, sep, value = arg.partition("=")
+        if flag in aliases:
+            arg = aliases[flag] + sep + value
+        out.append(arg)
+    return out
+
+
+def parse(
+    command: str,
+    dataclass_types: Sequence[type],
+    argv: Sequence[str],
+    description: str | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> tuple[Any, ...]:
+    """Parse `argv` into one instance of each dataclass (their `__post_init__` checks run here)."""
+    parser = CommandLineParser(list(dataclass_types), prog=f"cogito {command}", description=description)
+    return parser.parse_args_into_dataclasses(args=_rewrite_aliases(argv, aliases or {}))
+
+
+def user_error_line(command: str, error: BaseException) -> str:
+    """`cogito <command>: error: <message>` on one line."""
+    message = " ".join(str(error).split()) if not isinstance(error, OSError) or not error.filename else None
+    if message is None:  # FileNotFoundError & co.: "<reason>: <file>"
+        message = f"{error.strerror or error}: {error.filename}"
+    return f"cogito {command}: error: {message}"
+
+
+def cli_command(command: str) -> Callable[[Callable[[list[str]], int | None]], Callable[..., int]]:
+    """Decorate `main(argv) -> exit code` as the command's `cli_main(argv=None)` with one-line user errors."""
+
+    def decorate(main: Callable[[list[str]], int | None]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def cli_main(argv: Sequence[str] | None = None) -> int:
+            argv = list(sys.argv[1:] if argv is None else argv)
+            try:
+                return int(main(argv) or 0)
+            except USER_ERRORS as error:
+                print(user_error_line(command, error), file=sys.stderr)
+                return USER_ERROR_EXIT
+
+        return cli_main
+
+    return decorate

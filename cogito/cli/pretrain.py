@@ -1,0 +1,170 @@
+"""`cogito pretrain` (= `examples/run_mlm.py`, `python -m cogito.pretrain`): masked-LM pretraining.
+
+Flag names follow transformers' `run_mlm.py` where they overlap (`--train_file`,
+`--dataset_name`, `--tokenizer_name`, `--model_name_or_path`, `--config_overrides`,
+`--max_seq_length`, `--mlm_probability`, `--line_by_line`, every `TrainingArguments` flag), plus
+the concept-regulariser flags of `CogitoTrainingArguments`. With no data flag the built-in
+offline corpus (Jane Austen's novels + WordNet glosses) is used and a WordPiece tokenizer is
+trained on it. The finished run appends its row to the experiment log (`--experiment_log`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cogito.cli._args import cli_command, expand_recipe, parse
+from cogito.training.pretrain import (
+    DataArguments,
+    ExperimentArguments,
+    ModelArguments,
+    dataset_label,
+    pretrain,
+)
+from cogito.training.trainer import CogitoTrainingArguments, NonFiniteLossError
+
+# Optional names and paths a recipe may set and `--<flag> none` unsets.
+_NONE_ABLE = {
+    "model_name_or_path",
+    "config_overrides",
+    "tokenizer_name",
+    "dataset_name",
+    "dataset_config_name",
+    "train_file",
+    "validation_file",
+    "text_column",
+}
+
+
+def parse_args(argv: list[str] | None):
+    """Parse `cogito pretrain` flags; `--recipe NAME` supplies defaults that later flags override.
+
+    `--dataset_name none` / `--tokenizer_name none` (any optional path or name) unset a recipe's
+    value, e.g. to scale a recipe down to the built-in corpus and a tokenizer trained on it.
+    """
+    argv = expand_recipe(sys.argv[1:] if argv is None else argv, "pretrain")
+    parsed = parse(
+        "pretrain",
+        (ModelArguments, DataArguments, CogitoTrainingArguments, ExperimentArguments),
+        argv,
+        description=__doc__.split("\n\n")[0] + " Start from a research recipe with --recipe NAME (--list_recipes).",
+    )
+    if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in argv):
+        # TrainingArguments fills in "trainer_output"; a Cogito run goes to runs/<run id>/ instead.
+        parsed[2].output_dir = None
+    for arguments in parsed:
+        for name in _NONE_ABLE & {f.name for f in dataclasses.fields(arguments)}:
+            if isinstance(getattr(arguments, name), str) and getattr(arguments, name).lower() == "none":
+                setattr(arguments, name, None)
+    return parsed
+
+
+def log_run(
+    log_path: Path,
+    summary: dict[str, Any],
+    training_args: CogitoTrainingArguments,
+    data_args: DataArguments,
+    experiment_args: ExperimentArguments,
+) -> Path:
+    """Append a finished run's row to the experiment log (columns of the research log)."""
+    from cogito.configuration_cogito import CogitoConfig
+    from cogito.hub_cards.log import append_run, format_rank_cell
+    from cogito.training.losses import DEFAULT_FIXED_LOSS_WEIGHT
+
+    config = CogitoConfig.from_pretrained(summary["output_dir"])
+    metrics = summary["metrics"]
+    losses = training_args.concept_losses
+    if losses == "none":
+        loss_cell = "None"
+    elif training_args.loss_weighting == "fixed":
+        weight = training_args.loss_weight if training_args.loss_weight is not None else DEFAULT_FIXED_LOSS_WEIGHT
+        loss_cell = " + ".join(f"`{name}`" for name in losses.split()) + f" + `fixed={weight:g}`"
+    else:
+        loss_cell = " + ".join(f"`{name}`" for name in losses.split()) + f" + `{training_args.loss_weighting}`"
+    rank = metrics.get("eval_concept_effective_rank")
+    epochs = metrics.get("epoch")
+    wandb_url = summary.get("wandb_url")
+    cells = {
+        "Date": datetime.now().strftime("%Y-%m-%d"),
+        "Run ID / Model Type": f"`{summary['run_id']}`",
+        "Architecture": f"H{config.hidden_size} L{config.num_hidden_layers} C{config.concept_num}",
+        "Pretraining Data": dataset_label(data_args),
+        "Machine": experiment_args.machine,
+        "Epochs": f"{epochs:.2f}" if epochs is not None else "--",
+        "Concept Losses": loss_cell,
+        "MLM Loss": f"{metrics['eval_loss']:.3f}" if "eval_loss" in metrics else "--",
+        "Eff. Rank": format_rank_cell(rank, config.concept_num) if rank is not None else "--",
+        "Key GLUE Scores": "*Not evaluated*",
+        "Speed (Steps/s)": f"{metrics['train_steps_per_second']:.2f}" if "train_steps_per_second" in metrics else "--",
+        "WandB Link": f"[Link]({wandb_url})" if wandb_url else "--",
+        "Conclusion / Takeaway": "Pretrained with `cogito pretrain`.",
+    }
+    append_run(log_path, cells)
+    return log_path
+
+
+def run_pretrain(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: CogitoTrainingArguments,
+    experiment_args: ExperimentArguments,
+) -> dict[str, Any]:
+    """`pretrain()`, then (on the main process) the run's row in the experiment log; returns the summary."""
+    from cogito._io import atomic_write_text
+
+    summary = pretrain(model_args, data_args, training_args, experiment_args)
+    if training_args.process_index == 0 and experiment_args.experiment_log.lower() != "none":
+        path = log_run(Path(experiment_args.experiment_log), summary, training_args, data_args, experiment_args)
+        summary["experiment_log"] = str(path)
+        summary_file = Path(summary["output_dir"]) / "cogito_summary.json"
+        atomic_write_text(summary_file, json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def resolved_arguments(parsed) -> dict[str, dict[str, Any]]:
+    """The parsed argument dataclasses as plain dicts (what `--dry-run` prints)."""
+    model_args, data_args, training_args, experiment_args = parsed
+    training = {f.name: getattr(training_args, f.name) for f in dataclasses.fields(training_args) if f.init}
+    return {
+        "model": dataclasses.asdict(model_args),
+        "data": dataclasses.asdict(data_args),
+        "training": {k: v for k, v in training.items() if not k.startswith("_")},
+        "experiment": dataclasses.asdict(experiment_args),
+    }
+
+
+@cli_command("pretrain")
+def cli_main(argv: list[str]) -> int:
+    from cogito.training.recipes import list_recipes
+
+    if "--list_recipes" in argv:
+        print("\n".join(list_recipes()))
+        return 0
+    dry_run = "--dry-run" in argv or "--dry_run" in argv
+    argv = [a for a in argv if a not in ("--dry-run", "--dry_run")]
+    if dry_run:
+        try:
+            parsed = parse_args(argv)
+        except ValueError as error:
+            if "bf16" not in str(error) or "--use_cpu" in argv:
+                raise
+            # A GPU recipe checked on a CPU-only machine: validate it as a CPU run would.
+            parsed = parse_args(argv + ["--use_cpu", "true"])
+            print(f"(no GPU here: validated with --use_cpu true; {error})", file=sys.stderr)
+        print(json.dumps(resolved_arguments(parsed), indent=2, default=str))
+        return 0
+    try:
+        summary = run_pretrain(*parse_args(argv))
+    except NonFiniteLossError as error:
+        print(f"cogito pretrain: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main())
