@@ -1,6 +1,5 @@
-"""File-level helpers shared by every layer: atomic writes (a reader sees the old file or the
-new one, never half of either), what counts as a saved tokenizer, and the names of the files a
-run leaves behind (the experiment log, a run folder's `cogito_run.json`)."""
+"""File-level helpers shared by the commands: atomic writes (a reader sees the old file or the
+new one, never half of either) and what counts as a saved tokenizer."""
 
 from __future__ import annotations
 

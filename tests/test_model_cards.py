@@ -184,8 +184,9 @@ def test_cli_all_writes_a_card_per_run(tmp_path, records):
 
 
 def test_cli_unknown_run_lists_close_matches(tmp_path, capsys):
-    assert cli_main(["--log", str(LOG), "--run", "perceiver_mlm_H512L6C128_20260208", "--output", str(tmp_path)]) == 1
+    assert cli_main(["--log", str(LOG), "--run", "perceiver_mlm_H512L6C128_20260208", "--output", str(tmp_path)]) == 2
     err = capsys.readouterr().err
+    assert err.startswith("cogito card: error: ") and err.count("\n") == 1
     assert "no run 'perceiver_mlm_H512L6C128_20260208'" in err and BEST_L6 in err
     assert not (tmp_path / "README.md").exists()
 
@@ -195,8 +196,18 @@ def test_cli_help_explains_every_option(capsys):
         cli_main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--log", "--run", "--all", "--output", "--model-dir", "--mask-token", "--namespace", "--revision"):
+    for option in (
+        "--experiment_log",
+        "--run_id",
+        "--all",
+        "--output_dir",
+        "--model_name_or_path",
+        "--mask_token",
+        "--namespace",
+        "--revision",
+    ):
         assert option in out
+    assert "--model-dir" not in out  # old spellings are read but not advertised
 
 
 def test_cli_model_dir_supplies_config_mask_token_and_parameter_count(tmp_path):
@@ -211,12 +222,12 @@ def test_cli_model_dir_supplies_config_mask_token_and_parameter_count(tmp_path):
         str(model / "model.safetensors"),
     )
     out = tmp_path / "out"
-    assert cli_main(["--log", str(LOG), "--run", BEST_L6, "--output", str(out), "--model-dir", str(model)]) == 0
+    args = ["--experiment_log", str(LOG), "--run_id", BEST_L6, "--output_dir", str(out)]
+    assert cli_main([*args, "--model_name_or_path", str(model)]) == 0
     card = ModelCard.load(out / "README.md")
     assert "| Parameters | 0.0M (205) |" in card.text and "| Attention heads | 8 |" in card.text
     assert card.data.widget == [{"text": "Paris is the [MASK_X] of France."}]
-    with pytest.raises(SystemExit):
-        cli_main(["--log", str(LOG), "--all", "--output", str(out), "--model-dir", str(model)])
+    assert cli_main(["--log", str(LOG), "--all", "--output", str(out), "--model-dir", str(model)]) == 2
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,10 @@ from huggingface_hub.errors import RepositoryNotFoundError
 
 from cogito import CogitoForMaskedLM
 from cogito.cli import main as cogito_main
+from cogito.cli.push import cli_main
 from cogito.hub_cards.log import append_run, read_log
 from cogito.hub_cards.push import (
     VerificationError,
-    cli_main,
     derive_repo_name,
     push,
     repo_names_for_log,
@@ -117,7 +117,7 @@ def _no_hub(*args, **kwargs):
 
 @pytest.fixture(scope="module")
 def dry_run(run_dir, log_path, tmp_path_factory):
-    """One `cogito push --dry-run` (the verification subprocess runs once for all its tests)."""
+    """One `cogito push --dry_run` (the verification subprocess runs once for all its tests)."""
     output = tmp_path_factory.mktemp("dry") / "upload"
     stdout, stderr = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
@@ -127,14 +127,14 @@ def dry_run(run_dir, log_path, tmp_path_factory):
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = cli_main(
                 [
-                    "--model-dir",
+                    "--model_name_or_path",
                     str(run_dir),
-                    "--log",
+                    "--experiment_log",
                     str(log_path),
                     "--namespace",
                     "alice",
-                    "--dry-run",
-                    "--output",
+                    "--dry_run",
+                    "--output_dir",
                     str(output),
                 ]
             )
@@ -203,7 +203,7 @@ def test_dry_run_leaks_no_token(dry_run):
 
 
 def test_dry_run_without_namespace_is_refused(run_dir, log_path):
-    with pytest.raises(ValueError, match="--dry-run makes no Hub call.*--namespace"):
+    with pytest.raises(ValueError, match="--dry_run makes no Hub call.*--namespace"):
         push(run_dir, log=log_path, dry_run=True)
 
 
@@ -342,8 +342,9 @@ def test_push_without_a_token_says_how_to_log_in(run_dir, log_path, monkeypatch,
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setattr("cogito.hub_cards.push.get_token", lambda: None)  # no stored login either
-    assert cli_main(["--model-dir", str(run_dir), "--log", str(log_path)]) == 1
-    assert "no Hugging Face token found; log in with `hf auth login`" in capsys.readouterr().err
+    assert cli_main(["--model_name_or_path", str(run_dir), "--experiment_log", str(log_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cogito push: error: no Hugging Face token found; log in with `hf auth login`")
 
 
 # --------------------------------------------------------------------------- run ids and inputs
@@ -352,18 +353,18 @@ def test_push_without_a_token_says_how_to_log_in(run_dir, log_path, monkeypatch,
 def test_unknown_run_id_lists_close_matches(run_dir, log_path, capsys):
     code = cli_main(
         [
-            "--model-dir",
+            "--model_name_or_path",
             str(run_dir),
-            "--log",
+            "--experiment_log",
             str(log_path),
-            "--run",
+            "--run_id",
             RUN_ID[:-1] + "1",
             "--namespace",
             "a",
-            "--dry-run",
+            "--dry_run",
         ]
     )
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err
     assert f"no run '{RUN_ID[:-1]}1' in the log; close matches: {RUN_ID}" in err
 
@@ -384,14 +385,16 @@ def test_run_file_losses_must_agree_with_the_log_row(run_dir, log_path, tmp_path
 
 @pytest.mark.parametrize("bad", ["just-a-name", "a/b/c", "alice/bad--name", "alice/"])
 def test_bad_repo_id_is_refused(run_dir, log_path, bad):
-    with pytest.raises(ValueError, match="--repo-id"):
+    with pytest.raises(ValueError, match="--repo_id"):
         push(run_dir, log=log_path, repo_id=bad, dry_run=True)
 
 
-def test_repo_id_and_namespace_together_are_a_usage_error(run_dir, log_path):
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main(["--model-dir", str(run_dir), "--log", str(log_path), "--repo-id", "a/b", "--namespace", "a"])
-    assert exit_info.value.code == 2
+def test_repo_id_and_namespace_together_are_a_usage_error(run_dir, log_path, capsys):
+    # The old hyphenated spellings are still read.
+    code = cli_main(["--model-dir", str(run_dir), "--log", str(log_path), "--repo-id", "a/b", "--namespace", "a"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == "cogito push: error: give --repo_id ('a/b') or --namespace ('a'), not both\n"
 
 
 # --------------------------------------------------------------------------- names on the research log
@@ -433,5 +436,5 @@ def test_runs_that_cannot_be_told_apart_ask_for_a_repo_id(tmp_path):
     path = _research_rows_only(tmp_path / "log.md")
     for run_id in ("perceiver_mlm_H512L6C128_a", "perceiver_mlm_H512L6C128_b"):  # no timestamp, same date
         append_run(path, _row(run_id, "2026-03-05", **{"Concept Losses": "None"}))
-    with pytest.raises(ValueError, match="cannot be given a unique repo name.*--repo-id"):
+    with pytest.raises(ValueError, match="cannot be given a unique repo name.*--repo_id"):
         derive_repo_name("perceiver_mlm_H512L6C128_b", read_log(path))

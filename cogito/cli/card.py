@@ -2,131 +2,102 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import struct
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cogito._io import DEFAULT_LOG, atomic_write_text
+from cogito.cli._args import cli_command, parse
 from cogito.hub_cards.card import DEFAULT_NAMESPACE, card_data_from_run, render_card
-from cogito.hub_cards.log import DEFAULT_LOG, atomic_write_text, find_run, read_log
+from cogito.hub_cards.folder import model_dir_details
+from cogito.hub_cards.log import find_run, read_log
 
 _SAFE_DIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
+# Old spellings still read (earlier releases' flags).
+ALIASES = {
+    "--log": "--experiment_log",
+    "--run": "--run_id",
+    "--output": "--output_dir",
+    "--model-dir": "--model_name_or_path",
+    "--model_dir": "--model_name_or_path",
+    "--mask-token": "--mask_token",
+}
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cogito card",
-        description="Write Hugging Face model cards for runs of the experiment log.",
+
+@dataclass
+class CardArguments:
+    output_dir: str = field(metadata={"help": "Directory to write the card(s) into."})
+    experiment_log: str = field(default=str(DEFAULT_LOG), metadata={"help": "Experiment log Markdown file."})
+    run_id: str | None = field(
+        default=None, metadata={"help": "Run id of one row; its card is written to OUTPUT_DIR/README.md."}
     )
-    parser.add_argument(
-        "--log", type=Path, default=DEFAULT_LOG, help=f"experiment log Markdown file (default: {DEFAULT_LOG})"
+    all: bool = field(
+        default=False, metadata={"help": "A card for every run, written to OUTPUT_DIR/<run_id>/README.md."}
     )
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--run", metavar="RUN_ID", help="run id of one row; its card is written to OUTPUT/README.md")
-    which.add_argument("--all", action="store_true", help="a card for every run, written to OUTPUT/<run_id>/README.md")
-    parser.add_argument("--output", type=Path, required=True, help="directory to write the card(s) into")
-    parser.add_argument(
-        "--model-dir",
-        type=Path,
-        help="saved model folder (only with --run): config.json gives heads/FFN/attention, "
-        "tokenizer_config.json the mask token, *.safetensors the parameter count",
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Saved model folder (only with --run_id): config.json gives heads/FFN/attention, "
+            "tokenizer_config.json the mask token, *.safetensors the parameter count."
+        },
     )
-    parser.add_argument("--mask-token", help="mask token for the widget (default: from --model-dir, else [MASK])")
-    parser.add_argument(
-        "--namespace",
-        default=DEFAULT_NAMESPACE,
-        help=f"Hub user or organisation in the usage snippet (default: {DEFAULT_NAMESPACE})",
+    mask_token: str | None = field(
+        default=None, metadata={"help": "Mask token for the widget (default: from the model folder, else [MASK])."}
     )
-    parser.add_argument(
-        "--revision",
-        default="main",
-        help="revision pinned in the usage snippet; pass the pushed commit hash (default: main)",
+    namespace: str = field(
+        default=DEFAULT_NAMESPACE, metadata={"help": "Hub user or organisation in the usage snippet."}
     )
-    return parser
+    revision: str = field(
+        default="main", metadata={"help": "Revision pinned in the usage snippet; pass the pushed commit hash."}
+    )
+
+    def __post_init__(self) -> None:
+        if (self.run_id is None) == (not self.all):
+            raise ValueError("pass exactly one of --run_id RUN_ID (one card) or --all (a card per run)")
+        if self.all and self.model_name_or_path is not None:
+            raise ValueError("--model_name_or_path describes one model: use it with --run_id, not --all")
 
 
-def mask_token_from_dir(model_dir: Path) -> str | None:
-    """The tokenizer's mask token from tokenizer_config.json / special_tokens_map.json, if saved."""
-    for name in ("tokenizer_config.json", "special_tokens_map.json"):
-        path = model_dir / name
-        if not path.is_file():
-            continue
-        token = json.loads(path.read_text(encoding="utf-8")).get("mask_token")
-        if isinstance(token, dict):  # AddedToken serialised as {"content": ...}
-            token = token.get("content")
-        if isinstance(token, str) and token:
-            return token
-    return None
+def render_cards(args: CardArguments) -> list[tuple[Path, str]]:
+    """(path, card text) for every card `args` asks for; nothing is written."""
+    log = Path(args.experiment_log)
+    output = Path(args.output_dir)
+    records = read_log(log)
+    extra: dict[str, Any] = model_dir_details(Path(args.model_name_or_path)) if args.model_name_or_path else {}
+    if args.mask_token:
+        extra["mask_token"] = args.mask_token
+    options = {"namespace": args.namespace, "revision": args.revision, **extra}
+    if args.run_id is not None:
+        targets = [(find_run(records, args.run_id), output / "README.md")]
+    else:
+        if not records:
+            raise ValueError(f"{log} has no runs")
+        for record in records:
+            if not _SAFE_DIR_NAME.fullmatch(record.run_id):
+                raise ValueError(f"run id {record.run_id!r} (line {record.line}) cannot be a directory name")
+        targets = [(r, output / r.run_id / "README.md") for r in records]
+    # Render everything before writing anything: one bad row must not leave half the cards.
+    return [(path, str(render_card(card_data_from_run(record, **options)))) for record, path in targets]
 
 
-def count_safetensors_parameters(model_dir: Path) -> int | None:
-    """Number of parameters stored in the folder's ``*.safetensors`` files (from their headers)."""
-    files = sorted(model_dir.glob("*.safetensors"))
-    if not files:
-        return None
-    total = 0
-    for path in files:
-        with open(path, "rb") as handle:
-            prefix = handle.read(8)  # safetensors: u64 little-endian header size, then a JSON header
-            if len(prefix) != 8:
-                raise ValueError(f"{path} is not a safetensors file (shorter than its 8-byte header size)")
-            (length,) = struct.unpack("<Q", prefix)
-            header = json.loads(handle.read(length))
-        for name, entry in header.items():
-            if name == "__metadata__":
-                continue
-            count = 1
-            for dim in entry["shape"]:
-                count *= dim
-            total += count
-    return total
-
-
-def _from_model_dir(model_dir: Path) -> dict[str, Any]:
-    config_path = model_dir / "config.json"
-    if not config_path.is_file():
-        raise ValueError(f"--model-dir {model_dir} has no config.json")
-    return {
-        "config": json.loads(config_path.read_text(encoding="utf-8")),
-        "mask_token": mask_token_from_dir(model_dir),
-        "num_parameters": count_safetensors_parameters(model_dir),
-    }
-
-
+@cli_command("card")
 def cli_main(argv: list[str]) -> int:
-    """Entry point of ``cogito card``; returns the exit code (0 ok, 1 bad input, 2 bad usage)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.all and args.model_dir is not None:
-        parser.error("--model-dir describes one model: use it with --run, not --all")
-    try:
-        records = read_log(args.log)
-        extra: dict[str, Any] = _from_model_dir(args.model_dir) if args.model_dir else {}
-        if args.mask_token:
-            extra["mask_token"] = args.mask_token
-        options = {"namespace": args.namespace, "revision": args.revision, **extra}
-        if args.run is not None:
-            targets = [(find_run(records, args.run), args.output / "README.md")]
-        else:
-            if not records:
-                raise ValueError(f"{args.log} has no runs")
-            for record in records:
-                if not _SAFE_DIR_NAME.fullmatch(record.run_id):
-                    raise ValueError(f"run id {record.run_id!r} (line {record.line}) cannot be a directory name")
-            targets = [(r, args.output / r.run_id / "README.md") for r in records]
-        # Render everything before writing anything: one bad row must not leave half the cards.
-        rendered = [(path, str(render_card(card_data_from_run(record, **options)))) for record, path in targets]
-    except (ValueError, OSError) as err:
-        print(f"cogito card: error: {err}", file=sys.stderr)
-        return 1
-    for path, text in rendered:
+    """Entry point of ``cogito card``; returns the exit code (0 ok, 2 bad input)."""
+    (args,) = parse(
+        "card",
+        [CardArguments],
+        argv,
+        description="Write Hugging Face model cards for runs of the experiment log.",
+        aliases=ALIASES,
+    )
+    for path, text in render_cards(args):
         atomic_write_text(path, text)
         print(path)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(cli_main(sys.argv[1:]))
+    sys.exit(cli_main())

@@ -22,7 +22,7 @@ from cogito.training.pretrain import (
     DataArguments,
     ExperimentArguments,
     ModelArguments,
-    dataset_label,
+    _dataset_label,
     pretrain,
 )
 from cogito.training.trainer import CogitoTrainingArguments, NonFiniteLossError
@@ -92,7 +92,7 @@ def log_run(
         "Date": datetime.now().strftime("%Y-%m-%d"),
         "Run ID / Model Type": f"`{summary['run_id']}`",
         "Architecture": f"H{config.hidden_size} L{config.num_hidden_layers} C{config.concept_num}",
-        "Pretraining Data": dataset_label(data_args),
+        "Pretraining Data": _dataset_label(data_args),
         "Machine": experiment_args.machine,
         "Epochs": f"{epochs:.2f}" if epochs is not None else "--",
         "Concept Losses": loss_cell,

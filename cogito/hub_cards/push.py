@@ -18,10 +18,10 @@ to the same name, the rule (:func:`repo_names_for_log`) is:
 2. a later row whose name is taken gets ``-<YYYYMMDD>``: the date of the ``_YYYYMMDD_HHMMSS``
    timestamp that ends its run id (the log's Date column when the id has none);
 3. if that is taken too (an earlier run of the same day), ``-<YYYYMMDD>-<HHMMSS>``;
-4. a row for which all three are taken cannot be named: the push stops and asks for ``--repo-id``.
+4. a row for which all three are taken cannot be named: the push stops and asks for ``--repo_id``.
 
 A row's name depends only on the rows above it and runs are only ever appended to the log, so
-publishing a new run never renames one already on the Hub. ``--repo-id USER/NAME`` overrides it.
+publishing a new run never renames one already on the Hub. ``--repo_id USER/NAME`` overrides it.
 
 The Hub token comes from ``HF_TOKEN`` or the stored login (``huggingface_hub.get_token``). It is
 handed to ``HfApi`` and nothing else: it is never printed, written to the folder or the card, and
@@ -30,7 +30,6 @@ the verification subprocess runs without it.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -48,8 +47,8 @@ from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from cogito._io import TOKENIZER_FILES
-from cogito.cli.card import count_safetensors_parameters, mask_token_from_dir
 from cogito.hub_cards.card import CogitoCardData, card_data_from_run, render_card
+from cogito.hub_cards.folder import count_safetensors_parameters, mask_token_from_dir
 from cogito.hub_cards.log import DEFAULT_LOG, RUN_FILE, RunRecord, find_run, read_log
 
 CODE_FILES: tuple[str, ...] = ("configuration_cogito.py", "modeling_cogito.py")
@@ -92,7 +91,7 @@ class PushResult:
     repo_id_reason: str
     private: bool
     commit_message: str
-    folder: Path | None  # None after a real push without --output: the temp folder is gone
+    folder: Path | None  # None after a real push without --output_dir: the temp folder is gone
     files: dict[str, int]  # file name -> size in bytes
     card: CogitoCardData
     card_metadata: dict[str, Any]
@@ -158,11 +157,11 @@ def derive_repo_name(run_id: str, records: list[RunRecord]) -> DerivedName:
     if name is None:
         raise ValueError(
             f"run {run_id!r} cannot be given a unique repo name: runs {', '.join(same_base)} all map to "
-            f"{base!r} and their run ids/dates do not tell them apart; pass --repo-id USER/NAME"
+            f"{base!r} and their run ids/dates do not tell them apart; pass --repo_id USER/NAME"
         )
     if len(name) > _MAX_REPO_NAME:
         raise ValueError(
-            f"repo name {name!r} is longer than the Hub's {_MAX_REPO_NAME} characters; pass --repo-id USER/NAME"
+            f"repo name {name!r} is longer than the Hub's {_MAX_REPO_NAME} characters; pass --repo_id USER/NAME"
         )
     if name == base:
         reason = "derived from the run id"
@@ -187,11 +186,11 @@ def _safe_base(run: RunRecord) -> str | None:
 
 def _split_repo_id(repo_id: str) -> tuple[str, str]:
     if repo_id.count("/") != 1:
-        raise ValueError(f"--repo-id {repo_id!r} must be USER/NAME (exactly one '/')")
+        raise ValueError(f"--repo_id {repo_id!r} must be USER/NAME (exactly one '/')")
     try:
         validate_repo_id(repo_id)
     except HFValidationError as err:
-        raise ValueError(f"--repo-id {repo_id!r} is not a valid Hub repo id: {err}") from None
+        raise ValueError(f"--repo_id {repo_id!r} is not a valid Hub repo id: {err}") from None
     namespace, name = repo_id.split("/")
     return namespace, name
 
@@ -213,10 +212,10 @@ def run_id_from_dir(model_dir: Path) -> str:
     """The ``run_id`` recorded in ``model_dir/cogito_run.json``."""
     path = model_dir / RUN_FILE
     if not path.is_file():
-        raise ValueError(f"{model_dir} has no {RUN_FILE} (written by `cogito pretrain`); pass --run RUN_ID")
+        raise ValueError(f"{model_dir} has no {RUN_FILE} (written by `cogito pretrain`); pass --run_id RUN_ID")
     run_id = _read_json(path).get("run_id")
     if not isinstance(run_id, str) or not run_id:
-        raise ValueError(f"{path} has no run_id string; pass --run RUN_ID")
+        raise ValueError(f"{path} has no run_id string; pass --run_id RUN_ID")
     return run_id
 
 
@@ -271,7 +270,7 @@ def check_model_dir(model_dir: Path) -> tuple[list[str], dict[str, Any]]:
     or whose code files are missing: such a repo is unusable without cloning Cogito.
     """
     if not model_dir.is_dir():
-        raise ValueError(f"--model-dir {model_dir} is not a directory")
+        raise ValueError(f"--model_name_or_path {model_dir} is not a directory")
     config_path = model_dir / "config.json"
     if not config_path.is_file():
         raise ValueError(f"{model_dir} has no config.json: is it a saved model folder?")
@@ -425,7 +424,7 @@ def _umask() -> int:
 
 def _prepare_output(output: Path) -> None:
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise ValueError(f"--output {output} already exists and is not an empty directory; choose a new path")
+        raise ValueError(f"--output_dir {output} already exists and is not an empty directory; choose a new path")
     output.parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -471,7 +470,7 @@ def _refuse_public_existing_repo(api: HfApi, repo_id: str) -> None:
     if not info.private:
         raise ValueError(
             f"--private was given but {repo_id} already exists and is public; nothing was uploaded. "
-            "Make it private in its settings on the Hub, or choose another --repo-id"
+            "Make it private in its settings on the Hub, or choose another --repo_id"
         )
 
 
@@ -497,11 +496,11 @@ def push(
     model_dir = Path(model_dir)
     output_path = Path(output) if output is not None else None
     if repo_id is not None and namespace is not None:
-        raise ValueError(f"give --repo-id ({repo_id!r}) or --namespace ({namespace!r}), not both")
+        raise ValueError(f"give --repo_id ({repo_id!r}) or --namespace ({namespace!r}), not both")
     if dry_run and repo_id is None and namespace is None:
         raise ValueError(
-            "--dry-run makes no Hub call, so it cannot ask the Hub who you are: pass --namespace USER or "
-            "--repo-id USER/NAME"
+            "--dry_run makes no Hub call, so it cannot ask the Hub who you are: pass --namespace USER or "
+            "--repo_id USER/NAME"
         )
 
     # ---- everything that can be checked locally, before any Hub call
@@ -512,7 +511,7 @@ def push(
     _check_run_file_matches_log(model_dir, run)
     if repo_id is not None:
         repo_namespace, repo_name = _split_repo_id(repo_id)
-        reason = "given with --repo-id"
+        reason = "given with --repo_id"
     else:
         derived = derive_repo_name(run_id, records)
         repo_namespace, repo_name, reason = namespace, derived.name, derived.reason
@@ -527,7 +526,7 @@ def push(
         if private:
             _refuse_public_existing_repo(hub, f"{repo_namespace}/{repo_name}")
     if repo_namespace is None:  # unreachable: dry runs without a namespace were refused above
-        raise ValueError("no namespace: pass --namespace USER or --repo-id USER/NAME")
+        raise ValueError("no namespace: pass --namespace USER or --repo_id USER/NAME")
     full_repo_id = f"{repo_namespace}/{repo_name}"
 
     card = card_data_from_run(
@@ -597,100 +596,3 @@ def push(
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
-
-
-def format_plan(result: PushResult) -> str:
-    """Human-readable summary of a push (the plan of a dry run)."""
-    run = result.run
-    width = max(len(name) for name in result.files)
-    lines = [
-        f"run:        {run.run_id} (log line {run.line})",
-        f"repo id:    {result.repo_id}  ({result.repo_id_reason})",
-        f"visibility: {'private' if result.private else 'public (new repo); an existing repo keeps its visibility'}",
-        f"commit:     {result.commit_message}",
-        f"folder:     {result.folder if result.folder is not None else '(temporary, removed after upload)'}",
-        "files:",
-        *(f"  {name.ljust(width)}  {_size(size):>9}" for name, size in result.files.items()),
-        f"  {'total'.ljust(width)}  {_size(sum(result.files.values())):>9}",
-        "card:",
-        *(f"  {key}: {value}" for key, value in result.card_metadata.items()),
-        "verified in a fresh process without cogito:",
-        *(f"  {line}" for line in result.verification.splitlines()),
-    ]
-    return "\n".join(lines)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cogito push",
-        description="Publish a trained run (weights, code, tokenizer, model card from the experiment log) to the Hub.",
-        epilog="Repo name rule and token handling: see the docstring of cogito.hub_cards.push.",
-    )
-    parser.add_argument(
-        "--model-dir", type=Path, required=True, help="output folder of `cogito pretrain` (a saved model + tokenizer)"
-    )
-    parser.add_argument(
-        "--run", metavar="RUN_ID", help=f"run id of the log row (default: run_id from MODEL_DIR/{RUN_FILE})"
-    )
-    parser.add_argument("--log", type=Path, default=DEFAULT_LOG, help=f"experiment log (default: {DEFAULT_LOG})")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--repo-id", metavar="USER/NAME", help="repo to push to (default: derived from the run, see the rule)"
-    )
-    where.add_argument(
-        "--namespace", metavar="USER", help="user or organisation for the derived name (default: your Hub login)"
-    )
-    parser.add_argument(
-        "--private", action="store_true", help="create the repo private (refused if it exists and is public)"
-    )
-    parser.add_argument(
-        "--revision-message", metavar="MESSAGE", help="commit message (default: 'Upload RUN_ID with cogito push')"
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="write and verify the folder, print the plan, call no Hub API"
-    )
-    parser.add_argument(
-        "--output", type=Path, help="write the upload folder here and keep it (a new or empty directory)"
-    )
-    return parser
-
-
-def cli_main(argv: list[str]) -> int:
-    """Entry point of ``cogito push``; returns the exit code (0 ok, 1 error, 2 bad usage)."""
-    args = _parser().parse_args(argv)
-    try:
-        result = push(
-            args.model_dir,
-            run_id=args.run,
-            log=args.log,
-            repo_id=args.repo_id,
-            namespace=args.namespace,
-            private=args.private,
-            commit_message=args.revision_message,
-            dry_run=args.dry_run,
-            output=args.output,
-        )
-    except (ValueError, OSError) as err:
-        print(f"cogito push: error: {err}", file=sys.stderr)
-        return 1
-    if result.dry_run:
-        print("cogito push --dry-run: nothing was uploaded")
-        print(format_plan(result))
-        print(f"folder kept at {result.folder}")
-    else:
-        print(format_plan(result))
-        print(f"pushed {result.repo_id}: commit {result.commit_oid or '?'}")
-        print(result.commit_url)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli_main(sys.argv[1:]))

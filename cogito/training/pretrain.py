@@ -184,7 +184,7 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, default=str))
 
 
-def dataset_label(data_args: DataArguments) -> str:
+def _dataset_label(data_args: DataArguments) -> str:
     if data_args.dataset_name:
         return data_args.dataset_name + (f"/{data_args.dataset_config_name}" if data_args.dataset_config_name else "")
     if data_args.train_file:
@@ -353,12 +353,12 @@ def pretrain(
     os.environ["WANDB_RESUME"] = "allow"
     os.environ["WANDB_RUN_GROUP"] = f"{config.decoder_type}_{architecture}"
     os.environ["WANDB_TAGS"] = ",".join(
-        [config.decoder_type, *losses.split(), training_args.loss_weighting, dataset_label(data_args)]
+        [config.decoder_type, *losses.split(), training_args.loss_weighting, _dataset_label(data_args)]
     )
     run_info = {
         "run_id": run_id,
         "git_commit": git_commit(),
-        "dataset": dataset_label(data_args),
+        "dataset": _dataset_label(data_args),
         "concept_losses": losses,
         "loss_weighting": training_args.loss_weighting,
         "loss_weight": training_args.loss_weight,
