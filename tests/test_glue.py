@@ -19,10 +19,10 @@ import torch
 from conftest import tiny_config
 
 from cogito import CogitoForMaskedLM
+from cogito.cli.glue import cli_main
 from cogito.evaluation.glue.run import (
     GlueArguments,
     PairClassifier,
-    cli_main,
     embed,
     glue_log_scores,
     load_encoder,
@@ -245,15 +245,21 @@ def test_model_folder_without_tokenizer_is_refused(tmp_path):
 
 
 def test_head_that_does_not_fit_the_model_is_refused(tiny_model_dir, tmp_path):
-    args = GlueArguments(str(tiny_model_dir), str(tmp_path), tasks=["rte"], heads=["native"], data_dir=str(GLUE_DATA))
+    args = GlueArguments(
+        model_name_or_path=str(tiny_model_dir),
+        output_dir=str(tmp_path),
+        tasks=["rte"],
+        heads=["native"],
+        data_dir=str(GLUE_DATA),
+    )
     with pytest.raises(
         ValueError, match=r"head 'native' does not apply.*Cogito.*concept_attention, mean, via_decoder"
     ):
         run_glue(args)
     with pytest.raises(ValueError, match=r"unknown head 'cls'"):
-        GlueArguments(str(tiny_model_dir), str(tmp_path), heads=["cls"])
+        GlueArguments(model_name_or_path=str(tiny_model_dir), output_dir=str(tmp_path), heads=["cls"])
     with pytest.raises(ValueError, match=r"--selection must be one of final, heldout, best_on_validation"):
-        GlueArguments(str(tiny_model_dir), str(tmp_path), selection="best")
+        GlueArguments(model_name_or_path=str(tiny_model_dir), output_dir=str(tmp_path), selection="best")
 
 
 # --------------------------------------------------------------------------- model selection
@@ -284,8 +290,8 @@ def test_epoch_selection_heldout_best_on_validation_and_final():
 @needs_glue_data
 def test_finetune_rte_and_sst2_slices_writes_results(tiny_model_dir, tmp_path):
     args = GlueArguments(
-        str(tiny_model_dir),
-        str(tmp_path / "out"),
+        model_name_or_path=str(tiny_model_dir),
+        output_dir=str(tmp_path / "out"),
         tasks=["rte", "sst2"],
         data_dir=str(GLUE_DATA),
         max_train_samples=200,
@@ -320,8 +326,8 @@ def test_same_seed_gives_the_same_scores_other_heads_and_honest_selection_labels
     )
     first = run_glue(
         GlueArguments(
-            str(tiny_model_dir),
-            str(tmp_path / "a"),
+            model_name_or_path=str(tiny_model_dir),
+            output_dir=str(tmp_path / "a"),
             heads=["mean", "via_decoder"],
             selection="heldout",
             seed=3,
@@ -329,7 +335,14 @@ def test_same_seed_gives_the_same_scores_other_heads_and_honest_selection_labels
         )
     )
     again = run_glue(
-        GlueArguments(str(tiny_model_dir), str(tmp_path / "b"), heads=["mean"], selection="heldout", seed=3, **common)
+        GlueArguments(
+            model_name_or_path=str(tiny_model_dir),
+            output_dir=str(tmp_path / "b"),
+            heads=["mean"],
+            selection="heldout",
+            seed=3,
+            **common,
+        )
     )
     assert again["scores"]["rte/mean"] == first["scores"]["rte/mean"]
     results = json.loads((tmp_path / "a" / "results.json").read_text())["results"]
@@ -338,7 +351,11 @@ def test_same_seed_gives_the_same_scores_other_heads_and_honest_selection_labels
     assert results[1]["params"] > results[0]["params"]  # via_decoder carries the pretrained decoder
     optimistic = run_glue(
         GlueArguments(
-            str(tiny_model_dir), str(tmp_path / "c"), heads=["pair"], selection="best_on_validation", **common
+            model_name_or_path=str(tiny_model_dir),
+            output_dir=str(tmp_path / "c"),
+            heads=["pair"],
+            selection="best_on_validation",
+            **common,
         )
     )
     (result,) = json.loads((tmp_path / "c" / "results.json").read_text())["results"]
@@ -362,8 +379,8 @@ def test_bert_baseline_runs_through_the_same_code(tmp_path, tiny_tokenizer):
     tiny_tokenizer.save_pretrained(tmp_path / "bert")
     run_glue(
         GlueArguments(
-            str(tmp_path / "bert"),
-            str(tmp_path / "out"),
+            model_name_or_path=str(tmp_path / "bert"),
+            output_dir=str(tmp_path / "out"),
             tasks=["rte"],
             data_dir=str(GLUE_DATA),
             max_train_samples=64,
@@ -410,8 +427,8 @@ def test_zero_shot_stsb_gives_finite_correlations_and_cosine_one_for_identical_p
         [[i, "main", "f", "2012", i, "none", "none", a, b, s] for i, (a, b, s) in enumerate(STSB_ROWS)],
     )
     args = GlueArguments(
-        str(tiny_model_dir),
-        str(tmp_path / "out"),
+        model_name_or_path=str(tiny_model_dir),
+        output_dir=str(tmp_path / "out"),
         tasks=["stsb"],
         heads=["zero_shot"],
         data_dir=str(tmp_path / "glue"),
@@ -515,8 +532,8 @@ def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(tiny
     assert before.glue_scores["mrpc"] == 81.3
     summary = run_glue(
         GlueArguments(
-            str(tiny_model_dir),
-            str(tmp_path / "out"),
+            model_name_or_path=str(tiny_model_dir),
+            output_dir=str(tmp_path / "out"),
             tasks=["rte"],
             data_dir=str(GLUE_DATA),
             max_train_samples=48,
@@ -536,8 +553,8 @@ def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(tiny
     with pytest.raises(ValueError, match=r"no run 'nope'"):
         run_glue(
             GlueArguments(
-                str(tiny_model_dir),
-                str(tmp_path / "x"),
+                model_name_or_path=str(tiny_model_dir),
+                output_dir=str(tmp_path / "x"),
                 tasks=["rte"],
                 data_dir=str(GLUE_DATA),
                 experiment_log=str(log),
@@ -589,7 +606,7 @@ def test_cli_runs_a_local_folder_task_given_its_text_columns(tiny_model_dir, tmp
     ],
 )
 def test_flags_that_would_be_ignored_are_refused(flags, message):
-    from cogito.evaluation.glue.run import parse_args
+    from cogito.cli.glue import parse_args
 
     with pytest.raises(ValueError, match=message):
         parse_args(["--model_name_or_path", "m", "--output_dir", "o", "--tasks", "sst2", *flags])

@@ -115,9 +115,11 @@ def test_recipe_trains_two_steps_at_tiny_size(name, tmp_path, corpus_text_file):
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_glue_protocol_parses_with_cogito_glue(name):
-    from cogito.evaluation.glue.run import parse_args as glue_args
+    from cogito.cli.glue import parse_args as glue_args
 
-    args = glue_args(["--recipe", name, "--model_name_or_path", "runs/x", "--output_dir", "glue/x"])
+    # bf16 recipes are validated as on this machine: TrainingArguments refuses GPU bf16 without a GPU.
+    argv = ["--recipe", name, "--model_name_or_path", "runs/x", "--output_dir", "glue/x", "--use_cpu", "true"]
+    args = glue_args(argv)
     assert args.learning_rate == 1e-5 and args.per_device_train_batch_size == 96
     assert args.max_seq_length == 128 and args.warmup_steps == 100
     assert args.heads == ["via_decoder"] and args.tasks == ["mrpc", "stsb", "qqp", "mnli"]

@@ -11,71 +11,101 @@ corpus are cached (`$COGITO_CACHE`, the datasets cache), so a second run starts 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cogito.cli._args import cli_command, parse
+from cogito.configuration_cogito import DECODER_TYPES
+from cogito.training.losses import LOSS_WEIGHTINGS
+
 # Sizes of the built-in demo and of the research runs (`--research_scale`).
-DEMO_SCALE = dict(hidden_size=128, num_layers=2, concepts=32, max_seq_length=128, batch_size=32, max_steps=1500)
-RESEARCH_SCALE = dict(hidden_size=512, num_layers=6, concepts=128, max_seq_length=512, batch_size=64, max_steps=None)
+DEMO_SCALE = dict(
+    hidden_size=128, num_hidden_layers=2, concept_num=32, max_seq_length=128, batch_size=32, max_steps=1500
+)
+RESEARCH_SCALE = dict(
+    hidden_size=512, num_hidden_layers=6, concept_num=128, max_seq_length=512, batch_size=64, max_steps=None
+)
+
+# Old spellings still read (earlier releases' flags).
+ALIASES = {"--num_layers": "--num_hidden_layers", "--concepts": "--concept_num"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cogito demo",
-        description=__doc__.split("\n\n")[1],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+@dataclass
+class DemoArguments:
+    output_dir: str = field(default="demo_output", metadata={"help": "Where every artefact goes."})
+    # model size (defaults: a CPU-sized model that pretrains in a few minutes)
+    hidden_size: int = field(default=DEMO_SCALE["hidden_size"], metadata={"help": "Width H."})
+    num_hidden_layers: int = field(default=DEMO_SCALE["num_hidden_layers"], metadata={"help": "Encoder layers L."})
+    concept_num: int = field(default=DEMO_SCALE["concept_num"], metadata={"help": "Concept tokens C."})
+    max_seq_length: int = field(default=DEMO_SCALE["max_seq_length"], metadata={"help": "Tokens per example."})
+    decoder_type: str = field(default="perceiver", metadata={"help": "One of: " + ", ".join(DECODER_TYPES)})
+    research_scale: bool = field(
+        default=False,
+        metadata={
+            "help": "H512 L6 C128, 512 tokens, batch 64 (the research log's size; needs a GPU to finish in hours); "
+            "explicit size flags win."
+        },
     )
-    parser.add_argument("--output_dir", type=Path, default=Path("demo_output"), help="where every artefact goes")
-    size = parser.add_argument_group("model size (defaults: a CPU-sized model that pretrains in a few minutes)")
-    size.add_argument("--hidden_size", type=int, default=DEMO_SCALE["hidden_size"], help="width H")
-    size.add_argument("--num_layers", type=int, default=DEMO_SCALE["num_layers"], help="encoder layers L")
-    size.add_argument("--concepts", type=int, default=DEMO_SCALE["concepts"], help="concept tokens C")
-    size.add_argument("--max_seq_length", type=int, default=DEMO_SCALE["max_seq_length"], help="tokens per example")
-    size.add_argument("--decoder_type", default="perceiver", choices=["weighted", "perceiver", "perceiver_posonly"])
-    size.add_argument(
-        "--research_scale",
-        action="store_true",
-        help="H512 L6 C128, 512 tokens, batch 64 (the research log's size; needs a GPU to finish in hours)",
+    # pretraining
+    max_steps: int | None = field(
+        default=DEMO_SCALE["max_steps"], metadata={"help": "Optimizer steps (--research_scale: 20 epochs instead)."}
     )
-    train = parser.add_argument_group("pretraining")
-    train.add_argument("--max_steps", type=int, default=DEMO_SCALE["max_steps"], help="optimizer steps")
-    train.add_argument("--batch_size", type=int, default=DEMO_SCALE["batch_size"], help="sequences per step")
-    train.add_argument("--learning_rate", type=float, default=1e-3)
-    train.add_argument("--concept_losses", default="combined", help="regularisers, space-separated, or 'none'")
-    train.add_argument("--loss_weighting", default="fixed", choices=["fixed", "learnable", "kendall_gal"])
-    train.add_argument("--loss_weight", type=float, default=0.1, help="total regulariser weight for 'fixed'")
-    train.add_argument("--seed", type=int, default=42)
-    evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument(
-        "--glue_dir",
-        type=Path,
+    batch_size: int = field(default=DEMO_SCALE["batch_size"], metadata={"help": "Sequences per step."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Pretraining learning rate."})
+    concept_losses: str = field(default="combined", metadata={"help": "Regularisers, space-separated, or 'none'."})
+    loss_weighting: str = field(default="fixed", metadata={"help": "One of: " + ", ".join(LOSS_WEIGHTINGS)})
+    loss_weight: float = field(default=0.1, metadata={"help": "Total regulariser weight for 'fixed'."})
+    seed: int = field(default=42, metadata={"help": "Seed of pretraining and fine-tuning."})
+    # evaluation
+    glue_dir: str | None = field(
         default=None,
-        help="GLUE-layout folder (<TASK>/train.tsv, dev.tsv), e.g. ../shared/data/glue; default: built-in probe tasks",
+        metadata={
+            "help": "GLUE-layout folder (<TASK>/train.tsv, dev.tsv), e.g. ../shared/data/glue; "
+            "default: built-in probe tasks."
+        },
     )
-    evaluation.add_argument("--tasks", nargs="+", default=None, help="tasks to run (default: every task found)")
-    evaluation.add_argument("--glue_epochs", type=float, default=3.0, help="fine-tuning epochs per task")
-    evaluation.add_argument("--glue_max_train_samples", type=int, default=3000, help="cap on training rows per task")
-    evaluation.add_argument(
-        "--no_baseline",
-        action="store_true",
-        help="skip fine-tuning a randomly initialised twin of the model (the reference the scores are read against)",
+    tasks: list[str] | None = field(default=None, metadata={"help": "Tasks to run (default: every task found)."})
+    glue_epochs: float = field(default=3.0, metadata={"help": "Fine-tuning epochs per task."})
+    glue_max_train_samples: int = field(default=3000, metadata={"help": "Cap on training rows per task."})
+    no_baseline: bool = field(
+        default=False,
+        metadata={
+            "help": "Skip fine-tuning a randomly initialised twin of the model (the reference the scores are "
+            "read against)."
+        },
     )
-    evaluation.add_argument("--analysis_samples", type=int, default=512, help="validation sentences for the analysis")
-    publish = parser.add_argument_group("log and card")
-    publish.add_argument(
-        "--experiment_log",
-        type=Path,
-        default=None,
-        help="experiment log to append to (default: OUTPUT_DIR/experiment_log.md)",
+    analysis_samples: int = field(default=512, metadata={"help": "Validation sentences for the analysis."})
+    # log and card
+    experiment_log: str | None = field(
+        default=None, metadata={"help": "Experiment log to append to (default: OUTPUT_DIR/experiment_log.md)."}
     )
-    publish.add_argument("--namespace", default="your-hf-username", help="Hub namespace used in the card and repo id")
-    return parser
+    namespace: str = field(
+        default="your-hf-username", metadata={"help": "Hub namespace used in the card and repo id."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.decoder_type not in DECODER_TYPES:
+            raise ValueError(f"--decoder_type must be one of {', '.join(DECODER_TYPES)}; got {self.decoder_type!r}")
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(
+                f"--loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}; got {self.loss_weighting!r}"
+            )
+        for name in ("hidden_size", "num_hidden_layers", "concept_num", "max_seq_length", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"--max_steps must be >= 1 (or none for 20 epochs), got {self.max_steps}")
+        if self.research_scale:
+            # The preset fills in the sizes the user left at the demo's defaults; explicit flags win.
+            for key, value in RESEARCH_SCALE.items():
+                if getattr(self, key) == DEMO_SCALE[key]:
+                    setattr(self, key, value)
 
 
 def _wandb_logged_in() -> bool:
@@ -99,70 +129,52 @@ def _stage(name: str, timings: dict[str, float]):
     return _Timer()
 
 
-def pretrain_stage(args: argparse.Namespace, run_dir: Path, log_path: Path) -> dict[str, Any]:
-    from cogito.training.pretrain import parse_args, pretrain
+def pretrain_stage(args: DemoArguments, run_dir: Path, log_path: Path) -> dict[str, Any]:
+    """`cogito pretrain` with the demo's settings, through its Python functions."""
+    from cogito.cli.pretrain import run_pretrain
+    from cogito.training.pretrain import DataArguments, ExperimentArguments, ModelArguments
+    from cogito.training.trainer import CogitoTrainingArguments
 
-    argv = [
-        "--output_dir",
-        str(run_dir),
-        "--hidden_size",
-        str(args.hidden_size),
-        "--num_hidden_layers",
-        str(args.num_layers),
-        "--concept_num",
-        str(args.concepts),
-        "--decoder_type",
-        args.decoder_type,
-        "--max_seq_length",
-        str(args.max_seq_length),
-        "--per_device_train_batch_size",
-        str(args.batch_size),
-        "--per_device_eval_batch_size",
-        str(args.batch_size),
-        "--learning_rate",
-        str(args.learning_rate),
-        "--lr_scheduler_type",
-        "cosine",
-        "--warmup_steps",
-        str(min(100, max(1, args.max_steps // 10))) if args.max_steps else "1500",
-        "--weight_decay",
-        "0.01",
-        "--max_grad_norm",
-        "1.0",
-        "--logging_steps",
-        str(max(1, (args.max_steps or 2000) // 30)),
-        "--eval_strategy",
-        "steps",
-        "--eval_steps",
-        str(max(1, (args.max_steps or 2000) // 5)),
-        "--save_steps",
-        str(max(1, (args.max_steps or 2000) // 5)),
-        "--save_total_limit",
-        "2",
-        "--max_eval_samples",
-        "512",
-        "--concept_losses",
-        args.concept_losses,
-        "--seed",
-        str(args.seed),
-        "--experiment_log",
-        str(log_path),
-        "--report_to",
-        "wandb",
-        "--dataloader_num_workers",
-        "0",
-    ]
-    if args.max_steps:
-        argv += ["--max_steps", str(args.max_steps)]
-    else:
-        argv += ["--num_train_epochs", "20"]
+    every = max(1, (args.max_steps or 2000) // 5)
+    losses = {}
     if args.concept_losses != "none":
-        argv += ["--loss_weighting", args.loss_weighting]
+        losses["loss_weighting"] = args.loss_weighting
         if args.loss_weighting == "fixed":
-            argv += ["--loss_weight", str(args.loss_weight)]
-    if args.research_scale:
-        argv += ["--config_overrides", "intermediate_size=2048", "--tokenizer_vocab_size", "30522"]
-    return pretrain(*parse_args(argv))
+            losses["loss_weight"] = args.loss_weight
+    training_args = CogitoTrainingArguments(
+        output_dir=str(run_dir),
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=min(100, max(1, args.max_steps // 10)) if args.max_steps else 1500,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        logging_steps=max(1, (args.max_steps or 2000) // 30),
+        eval_strategy="steps",
+        eval_steps=every,
+        save_steps=every,
+        save_total_limit=2,
+        concept_losses=args.concept_losses,
+        seed=args.seed,
+        report_to="wandb",
+        dataloader_num_workers=0,
+        **({"max_steps": args.max_steps} if args.max_steps else {"num_train_epochs": 20}),
+        **losses,
+    )
+    model_args = ModelArguments(
+        hidden_size=args.hidden_size,
+        num_hidden_layers=args.num_hidden_layers,
+        concept_num=args.concept_num,
+        decoder_type=args.decoder_type,
+        **(
+            {"config_overrides": "intermediate_size=2048", "tokenizer_vocab_size": 30522}
+            if args.research_scale
+            else {}
+        ),
+    )
+    data_args = DataArguments(max_seq_length=args.max_seq_length, max_eval_samples=512)
+    return run_pretrain(model_args, data_args, training_args, ExperimentArguments(experiment_log=str(log_path)))
 
 
 def analysis_stage(model_dir: Path, output_dir: Path, samples: int, max_length: int) -> dict[str, Any]:
@@ -196,66 +208,44 @@ def glue_tasks_in(glue_dir: Path) -> list[str]:
     return found
 
 
-def glue_stage(
-    args: argparse.Namespace, run_dir: Path, output_dir: Path, log_path: Path, run_id: str
-) -> dict[str, Any]:
+def glue_stage(args: DemoArguments, run_dir: Path, output_dir: Path, log_path: Path, run_id: str) -> dict[str, Any]:
     """Fine-tune the pretrained model and (unless --no_baseline) a randomly initialised twin."""
     from transformers import AutoTokenizer, set_seed
 
-    from cogito.evaluation.glue.run import parse_args as glue_args
-    from cogito.evaluation.glue.run import run_glue
+    from cogito.evaluation.glue.run import GlueArguments, run_glue
     from cogito.modeling_cogito import CogitoForMaskedLM
 
     if args.glue_dir is not None:
-        tasks = args.tasks or glue_tasks_in(args.glue_dir)
+        tasks = args.tasks or glue_tasks_in(Path(args.glue_dir))
         if not tasks:
             raise ValueError(f"--glue_dir {args.glue_dir} has no GLUE task folder (SST-2, RTE, MRPC, ...)")
     else:
         tasks = args.tasks or ["austen", "wordnet"]
     # Small models need a larger step than the research protocol's 1e-5 to move in 3 epochs;
     # the epoch is picked on a held-out slice of train, never on the reported validation set.
-    common = [
-        "--tasks",
-        *tasks,
-        "--heads",
-        "via_decoder",
-        "--learning_rate",
-        "3e-4",
-        "--per_device_train_batch_size",
-        "32",
-        "--per_device_eval_batch_size",
-        "64",
-        "--num_train_epochs",
-        str(args.glue_epochs),
-        "--warmup_steps",
-        "20",
-        "--max_seq_length",
-        str(min(128, args.max_seq_length)),
-        "--max_train_samples",
-        str(args.glue_max_train_samples),
-        "--selection",
-        "heldout",
-        "--logging_steps",
-        "50",
-        "--seed",
-        str(args.seed),
-    ]
-    if args.glue_dir is not None:
-        common += ["--data_dir", str(args.glue_dir)]
+    common = dict(
+        tasks=tasks,
+        heads=["via_decoder"],
+        learning_rate=3e-4,
+        per_device_train_batch_size=32,
+        per_device_eval_batch_size=64,
+        num_train_epochs=args.glue_epochs,
+        warmup_steps=20,
+        max_seq_length=min(128, args.max_seq_length),
+        max_train_samples=args.glue_max_train_samples,
+        selection="heldout",
+        logging_steps=50,
+        seed=args.seed,
+    )
     results = {"tasks": tasks}
     pretrained = run_glue(
-        glue_args(
-            [
-                "--model_name_or_path",
-                str(run_dir),
-                "--output_dir",
-                str(output_dir / "glue" / "pretrained"),
-                "--experiment_log",
-                str(log_path),
-                "--run_id",
-                run_id,
-                *common,
-            ]
+        GlueArguments(
+            model_name_or_path=str(run_dir),
+            output_dir=str(output_dir / "glue" / "pretrained"),
+            data_dir=args.glue_dir,
+            experiment_log=str(log_path),
+            run_id=run_id,
+            **common,
         )
     )
     results["pretrained"] = pretrained["scores"]
@@ -265,22 +255,14 @@ def glue_stage(
         set_seed(args.seed)
         CogitoForMaskedLM(config).save_pretrained(baseline_dir)
         AutoTokenizer.from_pretrained(run_dir).save_pretrained(baseline_dir)
-        # The same task data: the probe tasks the first run wrote, or the --glue_dir already in `common`.
-        same_data = (
-            []
-            if args.glue_dir is not None
-            else ["--data_dir", str(output_dir / "glue" / "pretrained" / "probe_tasks")]
-        )
+        # The same task data: the --glue_dir, or the probe tasks the first run wrote.
+        same_data = args.glue_dir or str(output_dir / "glue" / "pretrained" / "probe_tasks")
         baseline = run_glue(
-            glue_args(
-                [
-                    "--model_name_or_path",
-                    str(baseline_dir),
-                    "--output_dir",
-                    str(output_dir / "glue" / "random_init"),
-                    *same_data,
-                    *common,
-                ]
+            GlueArguments(
+                model_name_or_path=str(baseline_dir),
+                output_dir=str(output_dir / "glue" / "random_init"),
+                data_dir=same_data,
+                **common,
             )
         )
         results["random_init"] = baseline["scores"]
@@ -290,15 +272,10 @@ def glue_stage(
     return results
 
 
-def run_demo(args: argparse.Namespace) -> dict[str, Any]:
-    if args.research_scale:
-        # The preset fills in the sizes the user left at the demo's defaults; explicit flags win.
-        for key, value in RESEARCH_SCALE.items():
-            if getattr(args, key) == DEMO_SCALE[key]:
-                setattr(args, key, value)
-    output_dir: Path = args.output_dir
+def run_demo(args: DemoArguments) -> dict[str, Any]:
+    output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    log_path = args.experiment_log or output_dir / "experiment_log.md"
+    log_path = Path(args.experiment_log) if args.experiment_log else output_dir / "experiment_log.md"
     if not _wandb_logged_in():
         os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_DIR", str(output_dir))
@@ -344,7 +321,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         "pretrained_model": str(run_dir),
         "mlm_eval_loss": round(pretrained["metrics"]["eval_loss"], 4),
         "mlm_eval_accuracy": round(pretrained["metrics"].get("eval_accuracy", float("nan")), 4),
-        "effective_rank": f"{geometry['effective_rank']:.2f} / {min(args.concepts, args.hidden_size)}",
+        "effective_rank": f"{geometry['effective_rank']:.2f} / {min(args.concept_num, args.hidden_size)}",
         "analysis": str(output_dir / "analysis"),
         "glue_tasks": glue["tasks"],
         "glue_pretrained": glue["pretrained"],
@@ -354,17 +331,19 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         "hub_folder": str(hub_dir),
         "model_card": str(hub_dir / "README.md"),
         "hub_repo_id": published.repo_id,
-        "push_command": f"cogito push --model-dir {run_dir} --log {log_path} --repo-id {published.repo_id}",
+        "push_command": f"cogito push --model_name_or_path {run_dir} --experiment_log {log_path} "
+        f"--repo_id {published.repo_id}",
         "timings_s": timings,
     }
     summary["total_s"] = round(time.perf_counter() - started, 1)
     return summary
 
 
-def cli_main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+@cli_command("demo")
+def cli_main(argv: list[str]) -> int:
+    (args,) = parse("demo", [DemoArguments], argv, description=__doc__.split("\n\n")[1], aliases=ALIASES)
     summary = run_demo(args)
-    path = args.output_dir / "demo_summary.json"
+    path = Path(args.output_dir) / "demo_summary.json"
     path.write_text(json.dumps(summary, indent=2))
     print("\n=== summary ===")
     print(json.dumps(summary, indent=2))

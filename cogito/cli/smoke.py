@@ -8,18 +8,19 @@ outputs match, and fills a mask with `pipeline("fill-mask")`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from cogito import CogitoConfig, CogitoForMaskedLM
+from cogito.cli._args import cli_command, parse
 
 SENTENCES = [
     "paris is the capital of france .",
@@ -130,14 +131,24 @@ def run_smoke(output_dir: Path, steps: int = 150, seed: int = 0) -> dict:
     }
 
 
-def cli_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cogito smoke", description=__doc__.split("\n\n")[1])
-    parser.add_argument("--output_dir", type=Path, default=Path("smoke_output"), help="where the folder is saved")
-    parser.add_argument("--steps", type=int, default=150, help="training steps on the built-in sentences")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be at least 1, got {args.steps}")
-    summary = run_smoke(args.output_dir, steps=args.steps, seed=args.seed)
+@dataclass
+class SmokeArguments:
+    output_dir: str = field(default="smoke_output", metadata={"help": "Where the model folder is saved."})
+    steps: int = field(default=150, metadata={"help": "Training steps on the built-in sentences."})
+    seed: int = field(default=0, metadata={"help": "Random seed."})
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"--steps must be at least 1, got {self.steps}")
+
+
+@cli_command("smoke")
+def cli_main(argv: list[str]) -> int:
+    (args,) = parse("smoke", [SmokeArguments], argv, description=__doc__.split("\n\n")[1])
+    summary = run_smoke(Path(args.output_dir), steps=args.steps, seed=args.seed)
     print(json.dumps(summary, indent=2))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main())

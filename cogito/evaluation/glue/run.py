@@ -1,4 +1,6 @@
-"""`cogito glue` / `examples/run_glue.py`: fine-tune and evaluate on GLUE (and local) tasks.
+"""Fine-tune and evaluate on GLUE (and local) tasks: `run_glue(GlueArguments(...))`.
+
+The command line (`cogito glue`, `examples/run_glue.py`) is `cogito.cli.glue`.
 
 One code path for Cogito checkpoints (loaded through the Auto classes with
 `trust_remote_code=True`; other repositories run their own code only with --trust_remote_code)
@@ -22,10 +24,9 @@ import io
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import TrainingArguments
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import logging
 
@@ -81,9 +83,30 @@ RESULT_COLUMNS = (
 )
 
 
-@dataclass
-class GlueArguments:
-    """Flags of `cogito glue`. Defaults follow the research protocol (see `research-notes.md`)."""
+# TrainingArguments settings `finetune` sets itself for every (task, head) run: refused on input.
+# (`label_names` is this command's labels of a custom task; the Trainer's is always ["labels"].)
+SET_PER_RUN = (
+    "eval_strategy",
+    "eval_steps",
+    "save_strategy",
+    "save_steps",
+    "load_best_model_at_end",
+    "metric_for_best_model",
+    "greater_is_better",
+    "run_name",
+    "push_to_hub",
+    "resume_from_checkpoint",
+)
+
+
+@dataclass(kw_only=True)
+class GlueArguments(TrainingArguments):
+    """Flags of `cogito glue`: every `TrainingArguments` flag (defaults set to the research protocol,
+    see `research-notes.md`) plus the tasks, heads, data and model selection.
+
+    `output_dir` is where results.json/results.csv go; each (task, head) fine-tuning runs in
+    `output_dir/runs/<task>-<head>` with the evaluation and save strategy its `--selection` needs.
+    """
 
     model_name_or_path: str = field(metadata={"help": "Cogito folder (ours) or any transformers model id/folder."})
     output_dir: str = field(metadata={"help": "Where results.json/results.csv and per-run folders go."})
@@ -127,28 +150,11 @@ class GlueArguments:
     heldout_fraction: float = field(
         default=0.1, metadata={"help": "Share of train held out with --selection heldout."}
     )
-    num_train_epochs: float | None = field(
-        default=None, metadata={"help": "Default per task: 20 small, 5 SST-2, 3 large."}
-    )
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many steps (overrides epochs when > 0)."})
-    learning_rate: float = field(default=1e-5)
-    per_device_train_batch_size: int = field(default=96)
-    per_device_eval_batch_size: int = field(default=96)
-    gradient_accumulation_steps: int = field(default=1)
-    max_seq_length: int = field(default=128)
-    lr_scheduler_type: str = field(default="linear")
-    warmup_steps: int = field(default=100)
-    weight_decay: float = field(default=0.0)
-    seed: int = field(default=42, metadata={"help": "Set before model init and passed to the Trainer."})
-    bf16: bool = field(default=False)
-    use_cpu: bool = field(default=False)
-    logging_steps: int = field(default=50)
-    dataloader_num_workers: int = field(default=0)
+    max_seq_length: int = field(default=128, metadata={"help": "Tokens per example (pairs truncated together)."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep the first N training rows."})
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Keep the first N rows of each validation split."}
     )
-    report_to: str = field(default="none", metadata={"help": "Trainer loggers: none, wandb, tensorboard, ..."})
     wandb_project: str | None = field(
         default=None,
         metadata={"help": "W&B project (when --report_to includes wandb); default: $WANDB_PROJECT, else 'cogito'."},
@@ -162,6 +168,18 @@ class GlueArguments:
     )
     log_head: str | None = field(
         default=None, metadata={"help": "Head whose scores go into the log (default: the first fine-tuned head)."}
+    )
+    # The research protocol's TrainingArguments defaults.
+    num_train_epochs: float | None = field(
+        default=None, metadata={"help": "Default per task: 20 small, 5 SST-2, 3 large."}
+    )
+    learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate."})
+    per_device_train_batch_size: int = field(default=96, metadata={"help": "Training batch per device."})
+    per_device_eval_batch_size: int = field(default=96, metadata={"help": "Evaluation batch per device."})
+    warmup_steps: float = field(default=100, metadata={"help": "Linear warmup steps (a fraction if < 1)."})
+    logging_steps: float = field(default=50, metadata={"help": "Log the training loss every N steps."})
+    report_to: None | str | list[str] = field(  # the annotation TrainingArguments uses (HfArgumentParser reads it)
+        default="none", metadata={"help": "Trainer loggers: none, wandb, tensorboard, ... (comma-separated)."}
     )
 
     def __post_init__(self) -> None:
@@ -196,6 +214,22 @@ class GlueArguments:
             raise ValueError(
                 f"--log_head {self.log_head!r} chooses what goes into the experiment log: pass --experiment_log too"
             )
+        defaults = {f.name: f.default for f in fields(TrainingArguments)}
+        fixed = [f"--{name}" for name in SET_PER_RUN if getattr(self, name) != defaults[name]]
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)}: cogito glue sets these for every (task, head) run itself "
+                "(evaluation and saving follow --selection); drop them"
+            )
+        if isinstance(self.report_to, str) and "," in self.report_to:
+            self.report_to = [name.strip() for name in self.report_to.split(",") if name.strip()]
+        super().__post_init__()
+
+    def run_arguments(self, **per_run: Any) -> TrainingArguments:
+        """Plain `TrainingArguments` for one fine-tuning: this command's settings with `per_run` on top."""
+        values = {f.name: getattr(self, f.name) for f in fields(TrainingArguments) if f.init}
+        values.update(per_run)
+        return TrainingArguments(**values)
 
 
 # --------------------------------------------------------------------------- models
@@ -544,7 +578,7 @@ def finetune(
     task: GlueTask, head: str, data: dict[str, dict[str, list]], tokenizer, args: GlueArguments
 ) -> list[dict[str, Any]]:
     """Fine-tune one head on one task; one result per validation split at the selected epoch."""
-    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers import Trainer, set_seed
     from transformers.data.data_collator import DataCollatorWithPadding
 
     set_seed(args.seed)  # before model init: the new head's weights depend on it
@@ -574,26 +608,12 @@ def finetune(
     run_name = f"glue-{task.name}-{_model_name(args.model_name_or_path)}"
     if args.heads and len(args.heads) > 1:
         run_name += f"-{head}"
-    training_args = TrainingArguments(
+    training_args = args.run_arguments(
         output_dir=str(run_dir),
-        learning_rate=args.learning_rate,
-        per_device_train_batch_size=args.per_device_train_batch_size,
-        per_device_eval_batch_size=args.per_device_eval_batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
         num_train_epochs=_epochs_for(task, args),
-        max_steps=args.max_steps,
-        lr_scheduler_type=args.lr_scheduler_type,
-        warmup_steps=args.warmup_steps,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        bf16=args.bf16,
-        use_cpu=args.use_cpu,
-        logging_steps=args.logging_steps,
         eval_strategy="epoch" if per_epoch else "no",
         save_strategy="no",  # epochs are chosen from their evaluations; no checkpoint needed
-        report_to=[r for r in args.report_to.split(",") if r] or "none",
         run_name=run_name,
-        dataloader_num_workers=args.dataloader_num_workers,
         label_names=["labels"],
     )
 
@@ -690,9 +710,9 @@ def select_epoch(
     return validation, chosen
 
 
-def _finish_wandb(report_to: str) -> None:
+def _finish_wandb(report_to: list[str]) -> None:
     """Close this task's W&B run so the next task starts its own."""
-    if "wandb" not in report_to and report_to != "all":
+    if "wandb" not in report_to:
         return
     try:
         import wandb
@@ -863,7 +883,7 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
         check_head(head, config, args.model_name_or_path)
     tokenizer = load_tokenizer(args.model_name_or_path, args.tokenizer_name, args.trust_remote_code)
     log_target = find_log_target(args)
-    if "wandb" in args.report_to or args.report_to == "all":
+    if "wandb" in args.report_to:
         if args.wandb_project is not None:
             os.environ["WANDB_PROJECT"] = args.wandb_project  # the flag wins over the shell
         os.environ.setdefault("WANDB_PROJECT", "cogito")
@@ -871,7 +891,10 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
             logger.warning("no WANDB_API_KEY: logging W&B runs offline (WANDB_MODE=offline)")
             os.environ["WANDB_MODE"] = "offline"
 
-    arguments = {k: v for k, v in asdict(args).items()}
+    # What was asked for: this command's own settings and every training setting that differs from
+    # transformers' default (the full list is ~100 entries of defaults).
+    training_defaults = TrainingArguments(output_dir=args.output_dir, report_to="none").to_dict()
+    arguments = {key: value for key, value in args.to_dict().items() if training_defaults.get(key, object()) != value}
     results: list[dict[str, Any]] = []
     for task in tasks:
         only_zero_shot = all(h == "zero_shot" for h in heads)
@@ -909,35 +932,6 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
     return summary
 
 
-def parse_args(argv: list[str] | None) -> GlueArguments:
-    """Parse `cogito glue` flags; `--recipe NAME` supplies the recipe's GLUE protocol as defaults."""
-    from transformers import HfArgumentParser
-
-    from cogito.training.recipes import load_recipe, recipe_argv
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--recipe" in argv:
-        at = argv.index("--recipe")
-        if at + 1 >= len(argv):
-            raise ValueError("--recipe needs a name or a path")
-        argv = recipe_argv(load_recipe(argv[at + 1]), "glue") + argv[:at] + argv[at + 2 :]
-    parser = HfArgumentParser(GlueArguments, prog="cogito glue", description=__doc__.split("\n\n")[0])
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
-    return args
-
-
-def cli_main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = parse_args(argv)
-        summary = run_glue(args)
-    except ValueError as error:
-        print(f"cogito glue: error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, indent=2))
-    return 0
-
-
 __all__ = [
     "HEADS",
     "SELECTIONS",
@@ -958,5 +952,4 @@ __all__ = [
     "update_log",
     "write_results",
     "zero_shot_similarity",
-    "cli_main",
 ]
