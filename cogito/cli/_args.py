@@ -72,7 +72,12 @@ def parse(
 ) -> tuple[Any, ...]:
     """Parse `argv` into one instance of each dataclass (their `__post_init__` checks run here)."""
     parser = CommandLineParser(list(dataclass_types), prog=f"cogito {command}", description=description)
-    return parser.parse_args_into_dataclasses(args=_rewrite_aliases(argv, aliases or {}))
+    *parsed, unknown = parser.parse_args_into_dataclasses(
+        args=_rewrite_aliases(argv, aliases or {}), return_remaining_strings=True
+    )
+    if unknown:
+        raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
+    return tuple(parsed)
 
 
 def user_error_line(command: str, error: BaseException) -> str:
