@@ -19,12 +19,11 @@ import torch
 from conftest import tiny_config
 
 from cogito import CogitoForMaskedLM
-from cogito.cli.glue import cli_main
+from cogito.cli.glue import GlueLogArguments, cli_main, glue_log_scores, run_glue_and_log
 from cogito.evaluation.glue.run import (
     GlueArguments,
     PairClassifier,
     embed,
-    glue_log_scores,
     load_encoder,
     load_tokenizer,
     pair_features,
@@ -433,7 +432,6 @@ def test_zero_shot_stsb_gives_finite_correlations_and_cosine_one_for_identical_p
         heads=["zero_shot"],
         data_dir=str(tmp_path / "glue"),
         max_seq_length=64,
-        experiment_log="none",
     )
     run_glue(args)  # no train.tsv: zero-shot needs none
     (result,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
@@ -530,7 +528,7 @@ def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(tiny
     run_id = json.loads((tiny_model_dir / "cogito_run.json").read_text())["run_id"]
     before = find_run(read_log(log), run_id)
     assert before.glue_scores["mrpc"] == 81.3
-    summary = run_glue(
+    summary = run_glue_and_log(
         GlueArguments(
             model_name_or_path=str(tiny_model_dir),
             output_dir=str(tmp_path / "out"),
@@ -539,9 +537,9 @@ def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(tiny
             max_train_samples=48,
             max_eval_samples=40,
             num_train_epochs=1,
-            experiment_log=str(log),
             **FAST,
-        )
+        ),
+        GlueLogArguments(experiment_log=str(log)),
     )
     (result,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
     after = find_run(read_log(log), run_id)
@@ -551,15 +549,14 @@ def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(tiny
     changed = [(x, y) for x, y in zip(LOG.read_text().splitlines(), log.read_text().splitlines()) if x != y]
     assert len(changed) == 1 and run_id in changed[0][1]
     with pytest.raises(ValueError, match=r"no run 'nope'"):
-        run_glue(
+        run_glue_and_log(
             GlueArguments(
                 model_name_or_path=str(tiny_model_dir),
                 output_dir=str(tmp_path / "x"),
                 tasks=["rte"],
                 data_dir=str(GLUE_DATA),
-                experiment_log=str(log),
-                run_id="nope",
-            )
+            ),
+            GlueLogArguments(experiment_log=str(log), run_id="nope"),
         )
 
 

@@ -51,3 +51,9 @@ def test_evaluation_geometry_imports_neither_training_nor_publishing_code():
     modules = _modules_after_import("cogito.evaluation.geometry")
     assert "cogito.evaluation.geometry" in modules
     assert not {m for m in modules if m.startswith(("cogito.hub_cards", "cogito.cli", "cogito.training"))}
+
+
+def test_glue_evaluation_imports_neither_publishing_nor_command_code():
+    modules = _modules_after_import("cogito.evaluation.glue.run")
+    assert "cogito.evaluation.glue.run" in modules
+    assert not {m for m in modules if m.startswith(("cogito.hub_cards", "cogito.cli"))}

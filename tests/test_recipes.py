@@ -119,7 +119,7 @@ def test_recipe_glue_protocol_parses_with_cogito_glue(name):
 
     # bf16 recipes are validated as on this machine: TrainingArguments refuses GPU bf16 without a GPU.
     argv = ["--recipe", name, "--model_name_or_path", "runs/x", "--output_dir", "glue/x", "--use_cpu", "true"]
-    args = glue_args(argv)
+    args, _ = glue_args(argv)
     assert args.learning_rate == 1e-5 and args.per_device_train_batch_size == 96
     assert args.max_seq_length == 128 and args.warmup_steps == 100
     assert args.heads == ["via_decoder"] and args.tasks == ["mrpc", "stsb", "qqp", "mnli"]

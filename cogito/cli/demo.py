@@ -212,6 +212,7 @@ def glue_stage(args: DemoArguments, run_dir: Path, output_dir: Path, log_path: P
     """Fine-tune the pretrained model and (unless --no_baseline) a randomly initialised twin."""
     from transformers import AutoTokenizer, set_seed
 
+    from cogito.cli.glue import GlueLogArguments, run_glue_and_log
     from cogito.evaluation.glue.run import GlueArguments, run_glue
     from cogito.modeling_cogito import CogitoForMaskedLM
 
@@ -238,15 +239,14 @@ def glue_stage(args: DemoArguments, run_dir: Path, output_dir: Path, log_path: P
         seed=args.seed,
     )
     results = {"tasks": tasks}
-    pretrained = run_glue(
+    pretrained = run_glue_and_log(
         GlueArguments(
             model_name_or_path=str(run_dir),
             output_dir=str(output_dir / "glue" / "pretrained"),
             data_dir=args.glue_dir,
-            experiment_log=str(log_path),
-            run_id=run_id,
             **common,
-        )
+        ),
+        GlueLogArguments(experiment_log=str(log_path), run_id=run_id),
     )
     results["pretrained"] = pretrained["scores"]
     if not args.no_baseline:

@@ -2,28 +2,152 @@
 
 Every `transformers.TrainingArguments` flag is accepted (research-protocol defaults: lr 1e-5,
 batch 96, warmup 100, per-task epochs), plus the tasks, heads, data and model selection of
-`GlueArguments`. `--recipe NAME` starts from a recipe's GLUE protocol.
+`GlueArguments`, and `GlueLogArguments`: the experiment-log row whose Key GLUE Scores cell the
+results update. `--recipe NAME` starts from a recipe's GLUE protocol.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from transformers.utils import logging
+
+from cogito._io import RUN_FILE
 from cogito.cli._args import cli_command, expand_recipe, parse
 from cogito.evaluation.glue.run import GlueArguments, run_glue
+from cogito.evaluation.glue.tasks import GLUE_TASKS
+from cogito.hub_cards.log import GLUE_METRICS, find_run, format_glue_cell, read_log, update_run
+
+logger = logging.get_logger(__name__)
 
 
-def parse_args(argv: list[str] | None) -> GlueArguments:
+@dataclass
+class GlueLogArguments:
+    """Where `cogito glue` writes its scores: a run's row of the experiment log (only when asked)."""
+
+    experiment_log: str | None = field(
+        default=None,
+        metadata={"help": "Markdown experiment log whose run row gets the Key GLUE Scores (none: not written)."},
+    )
+    run_id: str | None = field(
+        default=None, metadata={"help": "Run to update in the log (default: the model folder's cogito_run.json)."}
+    )
+    log_head: str | None = field(
+        default=None, metadata={"help": "Head whose scores go into the log (default: the first fine-tuned head)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.log_head is not None and self.experiment_log is None:
+            raise ValueError(
+                f"--log_head {self.log_head!r} chooses what goes into the experiment log: pass --experiment_log too"
+            )
+
+
+# Log keys whose score is a fraction we store as 0-1 but the log writes in %.
+_LOG_METRIC = {
+    "pearsonr": "pearson",
+    "matthews_correlation": "matthews_correlation",
+    "f1": "f1",
+    "accuracy": "accuracy",
+}
+
+
+def glue_log_scores(results: list[dict[str, Any]], head: str) -> dict[str, float]:
+    """Scores of one fine-tuned head in the log's convention (MRPC/QQP F1 %, MNLI-m acc %, STS-B Pearson)."""
+    scores = {}
+    for result in results:
+        metric = GLUE_METRICS.get(result["task"])
+        if result["head"] != head or metric is None or result["trained_on"] not in GLUE_TASKS:
+            continue
+        value = result["metrics"].get(_LOG_METRIC[metric.metric_type])
+        if value is None or math.isnan(value):
+            continue
+        scores[result["task"]] = round(value * 100, 2) if metric.percent else round(value, 4)
+    return scores
+
+
+@dataclass
+class LogTarget:
+    path: Path
+    run_id: str
+
+
+def find_log_target(args: GlueLogArguments, model_name_or_path: str) -> LogTarget | None:
+    """Where the Key GLUE Scores go, checked before any training so a bad choice fails fast.
+
+    Only an explicit --experiment_log is written; the run is --run_id, else the `run_id` of the
+    model folder's `cogito_run.json` (skipped with a warning when the log lacks that run).
+    """
+    if not args.experiment_log or args.experiment_log.lower() == "none":
+        if args.run_id:
+            raise ValueError("--run_id needs --experiment_log (the log whose row gets the scores)")
+        return None
+    path = Path(args.experiment_log)
+    if not path.is_file():
+        raise ValueError(f"--experiment_log {path} does not exist")
+    run_id = args.run_id
+    if run_id is None:
+        run_file = Path(model_name_or_path) / RUN_FILE
+        run_id = json.loads(run_file.read_text()).get("run_id") if run_file.is_file() else None
+        if run_id is None:
+            raise ValueError(
+                f"--experiment_log {path} needs --run_id (no {RUN_FILE} with a run_id in {model_name_or_path})"
+            )
+    records = read_log(path)
+    if args.run_id:
+        find_run(records, run_id)  # raises, naming close matches
+    elif not any(r.run_id == run_id for r in records):
+        logger.warning(f"run {run_id!r} (from {RUN_FILE}) is not in {path}: the log is not updated")
+        return None
+    return LogTarget(path, run_id)
+
+
+def update_log(target: LogTarget, scores: dict[str, float]) -> str:
+    """Merge `scores` into the run's Key GLUE Scores cell (other tasks already there are kept)."""
+    existing = find_run(read_log(target.path), target.run_id).glue_scores
+    merged = {**existing, **scores}
+    cell = format_glue_cell(merged)
+    update_run(target.path, target.run_id, {"Key GLUE Scores": cell})
+    return cell
+
+
+def run_glue_and_log(args: GlueArguments, log_args: GlueLogArguments) -> dict[str, Any]:
+    """`run_glue`, then the scores of one head into the run's Key GLUE Scores cell of the log.
+
+    The log row is checked before any training, so a wrong --experiment_log/--run_id fails fast.
+    """
+    log_target = find_log_target(log_args, args.model_name_or_path)
+    summary = run_glue(args)
+    if log_target is not None:
+        results = json.loads(Path(summary["results_json"]).read_text())["results"]
+        log_head = log_args.log_head or next((h for h in summary["heads"] if h != "zero_shot"), None)
+        scores = glue_log_scores(results, log_head) if log_head else {}
+        if scores:
+            summary["experiment_log"] = {
+                "path": str(log_target.path),
+                "run_id": log_target.run_id,
+                "cell": update_log(log_target, scores),
+            }
+        else:
+            logger.warning(f"no GLUE score of head {log_head!r} to write into {log_target.path}")
+    return summary
+
+
+def parse_args(argv: list[str] | None) -> tuple[GlueArguments, GlueLogArguments]:
     """Parse `cogito glue` flags; `--recipe NAME` supplies the recipe's GLUE protocol as defaults."""
     argv = expand_recipe(sys.argv[1:] if argv is None else argv, "glue")
-    (args,) = parse("glue", [GlueArguments], argv, description=__doc__.split("\n\n")[0])
-    return args
+    args, log_args = parse("glue", [GlueArguments, GlueLogArguments], argv, description=__doc__.split("\n\n")[0])
+    return args, log_args
 
 
 @cli_command("glue")
 def cli_main(argv: list[str]) -> int:
-    summary = run_glue(parse_args(argv))
+    summary = run_glue_and_log(*parse_args(argv))
     print(json.dumps(summary, indent=2))
     return 0
 

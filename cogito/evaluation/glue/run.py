@@ -1,6 +1,7 @@
 """Fine-tune and evaluate on GLUE (and local) tasks: `run_glue(GlueArguments(...))`.
 
-The command line (`cogito glue`, `examples/run_glue.py`) is `cogito.cli.glue`.
+The command line (`cogito glue`, `examples/run_glue.py`) and the scores it writes into the
+experiment log live in `cogito.cli.glue`.
 
 One code path for Cogito checkpoints (loaded through the Auto classes with
 `trust_remote_code=True`; other repositories run their own code only with --trust_remote_code)
@@ -38,9 +39,8 @@ from transformers import TrainingArguments
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import logging
 
-from cogito._io import TOKENIZER_FILES, has_tokenizer_files
+from cogito._io import TOKENIZER_FILES, atomic_write_text, has_tokenizer_files
 from cogito.evaluation.glue.tasks import (
-    GLUE_TASKS,
     TASKS,
     GlueTask,
     custom_task,
@@ -159,16 +159,6 @@ class GlueArguments(TrainingArguments):
         default=None,
         metadata={"help": "W&B project (when --report_to includes wandb); default: $WANDB_PROJECT, else 'cogito'."},
     )
-    experiment_log: str | None = field(
-        default=None,
-        metadata={"help": "Markdown experiment log whose run row gets the Key GLUE Scores (none: not written)."},
-    )
-    run_id: str | None = field(
-        default=None, metadata={"help": "Run to update in the log (default: the model folder's cogito_run.json)."}
-    )
-    log_head: str | None = field(
-        default=None, metadata={"help": "Head whose scores go into the log (default: the first fine-tuned head)."}
-    )
     # The research protocol's TrainingArguments defaults.
     num_train_epochs: float | None = field(
         default=None, metadata={"help": "Default per task: 20 small, 5 SST-2, 3 large."}
@@ -210,10 +200,6 @@ class GlueArguments(TrainingArguments):
             ]
             if custom:
                 raise ValueError(f"{', '.join(custom)} describe a custom local task and need --text_columns")
-        if self.log_head is not None and self.experiment_log is None:
-            raise ValueError(
-                f"--log_head {self.log_head!r} chooses what goes into the experiment log: pass --experiment_log too"
-            )
         defaults = {f.name: f.default for f in fields(TrainingArguments)}
         fixed = [f"--{name}" for name in SET_PER_RUN if getattr(self, name) != defaults[name]]
         if fixed:
@@ -726,8 +712,6 @@ def _finish_wandb(report_to: list[str]) -> None:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    from cogito.hub_cards.log import atomic_write_text
-
     atomic_write_text(path, text)
 
 
@@ -755,80 +739,6 @@ def write_results(
     writer.writerows(results_rows(results))
     atomic_write(csv_path, buffer.getvalue())
     return json_path, csv_path
-
-
-# Log keys whose score is a fraction we store as 0-1 but the log writes in %.
-_LOG_METRIC = {
-    "pearsonr": "pearson",
-    "matthews_correlation": "matthews_correlation",
-    "f1": "f1",
-    "accuracy": "accuracy",
-}
-
-
-def glue_log_scores(results: list[dict[str, Any]], head: str) -> dict[str, float]:
-    """Scores of one fine-tuned head in the log's convention (MRPC/QQP F1 %, MNLI-m acc %, STS-B Pearson)."""
-    from cogito.hub_cards.log import GLUE_METRICS
-
-    scores = {}
-    for result in results:
-        metric = GLUE_METRICS.get(result["task"])
-        if result["head"] != head or metric is None or result["trained_on"] not in GLUE_TASKS:
-            continue
-        value = result["metrics"].get(_LOG_METRIC[metric.metric_type])
-        if value is None or math.isnan(value):
-            continue
-        scores[result["task"]] = round(value * 100, 2) if metric.percent else round(value, 4)
-    return scores
-
-
-@dataclass
-class LogTarget:
-    path: Path
-    run_id: str
-
-
-def find_log_target(args: GlueArguments) -> LogTarget | None:
-    """Where the Key GLUE Scores go, checked before any training so a bad choice fails fast.
-
-    Only an explicit --experiment_log is written; the run is --run_id, else the `run_id` of the
-    model folder's `cogito_run.json` (skipped with a warning when the log lacks that run).
-    """
-    from cogito.hub_cards.log import RUN_FILE, find_run, read_log
-
-    if not args.experiment_log or args.experiment_log.lower() == "none":
-        if args.run_id:
-            raise ValueError("--run_id needs --experiment_log (the log whose row gets the scores)")
-        return None
-    path = Path(args.experiment_log)
-    if not path.is_file():
-        raise ValueError(f"--experiment_log {path} does not exist")
-    run_id = args.run_id
-    if run_id is None:
-        run_file = Path(args.model_name_or_path) / RUN_FILE
-        run_id = json.loads(run_file.read_text()).get("run_id") if run_file.is_file() else None
-        if run_id is None:
-            raise ValueError(
-                f"--experiment_log {path} needs --run_id (no {RUN_FILE} with a run_id in {args.model_name_or_path})"
-            )
-    records = read_log(path)
-    if args.run_id:
-        find_run(records, run_id)  # raises, naming close matches
-    elif not any(r.run_id == run_id for r in records):
-        logger.warning(f"run {run_id!r} (from {RUN_FILE}) is not in {path}: the log is not updated")
-        return None
-    return LogTarget(path, run_id)
-
-
-def update_log(target: LogTarget, scores: dict[str, float]) -> str:
-    """Merge `scores` into the run's Key GLUE Scores cell (other tasks already there are kept)."""
-    from cogito.hub_cards.log import find_run, format_glue_cell, read_log, update_run
-
-    existing = find_run(read_log(target.path), target.run_id).glue_scores
-    merged = {**existing, **scores}
-    cell = format_glue_cell(merged)
-    update_run(target.path, target.run_id, {"Key GLUE Scores": cell})
-    return cell
 
 
 # --------------------------------------------------------------------------- the whole job
@@ -882,7 +792,6 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
     for head in heads:
         check_head(head, config, args.model_name_or_path)
     tokenizer = load_tokenizer(args.model_name_or_path, args.tokenizer_name, args.trust_remote_code)
-    log_target = find_log_target(args)
     if "wandb" in args.report_to:
         if args.wandb_project is not None:
             os.environ["WANDB_PROJECT"] = args.wandb_project  # the flag wins over the shell
@@ -918,17 +827,7 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
         "results_csv": str(csv_path),
         "scores": {f"{r['task']}/{r['head']}": r["combined_score"] for r in results},
     }
-    if log_target is not None:
-        log_head = args.log_head or next((h for h in heads if h != "zero_shot"), None)
-        scores = glue_log_scores(results, log_head) if log_head else {}
-        if scores:
-            summary["experiment_log"] = {
-                "path": str(log_target.path),
-                "run_id": log_target.run_id,
-                "cell": update_log(log_target, scores),
-            }
-        else:
-            logger.warning(f"no GLUE score of head {log_head!r} to write into {log_target.path}")
+    summary["heads"] = heads
     return summary
 
 
@@ -941,7 +840,6 @@ __all__ = [
     "build_model",
     "embed",
     "finetune",
-    "glue_log_scores",
     "load_encoder",
     "load_tokenizer",
     "pair_features",
@@ -949,7 +847,6 @@ __all__ = [
     "run_zero_shot",
     "select_epoch",
     "sentence_embeddings",
-    "update_log",
     "write_results",
     "zero_shot_similarity",
 ]
