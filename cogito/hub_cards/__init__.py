@@ -1,7 +1,8 @@
 """The experiment log as a registry of runs, and Hub model cards generated from it.
 
 ``log`` parses and edits the Markdown run table, ``card`` renders a model card for one run,
-``naming`` derives the Hub repository name, ``cli`` is ``cogito card``.
+``folder`` reads what a saved model folder adds to it, ``naming`` derives the Hub repository
+name, ``push`` assembles, verifies and uploads a run. The commands are in ``cogito.cli``.
 """
 
 from __future__ import annotations
