@@ -19,11 +19,13 @@ from cogito.training.losses import (
     LOSS_WEIGHTINGS,
     ConceptLossOptions,
     ConceptRegularizer,
+    KendallGalWeighting,
     build_concept_loss,
     minimum_spanning_tree,
     minimum_spanning_tree_length,
     parse_concept_losses,
 )
+from cogito.training.recipes import list_recipes, load_recipe
 from cogito.training.trainer import CogitoTrainingArguments
 
 
@@ -538,6 +540,43 @@ def test_kendall_gal_has_no_minimum_with_a_negative_loss_but_one_with_combined()
     combined = loss("combined", spread_concepts())
     term = 0.5 * torch.exp(-s) * combined + 0.5 * s
     assert s[term.argmin()].item() == pytest.approx(math.log(combined), abs=0.01)
+
+
+@pytest.mark.parametrize(("value", "bounded"), [(0.02, True), (-0.02, False)])
+def test_kendall_gal_weight_under_adam_settles_for_a_positive_loss_and_runs_away_for_a_negative(
+    value: float, bounded: bool
+) -> None:
+    weighting = KendallGalWeighting(num_losses=1)
+    optimizer = torch.optim.Adam(weighting.parameters(), lr=0.02)
+    losses = torch.tensor([3.0, value])
+    history = []
+    for _ in range(600):  # fp32 Adam overflows (and stalls) near weight 1e22, after ~800 steps
+        optimizer.zero_grad()
+        weighting(losses).backward()
+        optimizer.step()
+        history.append(weighting.weights()[1].item())
+    if bounded:  # equilibrium weight 1 / (2L) = 25, and it stays there
+        assert history[-1] == pytest.approx(1 / (2 * value), rel=0.05)
+        assert max(history[-300:]) < 1.01 / (2 * value)
+    else:  # s keeps falling by at least Adam's step size: the weight grows exponentially
+        assert history[-1] > 1e12 and history[-1] > 1e6 * history[-300]
+
+
+def test_recipes_of_regularised_runs_use_the_research_names_and_are_accepted() -> None:
+    regularised = {}
+    for name in list_recipes():
+        pretrain = load_recipe(name)["pretrain"]
+        losses = parse_concept_losses(pretrain.get("concept_losses"))
+        if losses:
+            regularised[name] = (losses, pretrain.get("loss_weighting", "fixed"), pretrain.get("loss_weight"))
+    assert regularised == {
+        "perceiver_mlm_l6_combined_fixed_0.1": (["combined"], "fixed", 0.1),
+        "perceiver_mlm_l6_combined_kendall_gal": (["combined"], "kendall_gal", None),
+        "perceiver_mlm_l6_t_regs_mst": (["t_regs_mst"], "fixed", 0.1),
+    }
+    for losses, weighting, weight in regularised.values():
+        assert set(losses) <= set(RESEARCH_LOSSES)
+        ConceptRegularizer(losses, weighting=weighting, loss_weight=weight)
 
 
 def test_learnable_weighting_warns_about_a_negative_regulariser(caplog: pytest.LogCaptureFixture) -> None:

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cogito.training.losses import LOSS_WEIGHTINGS
+
 # Sizes of the built-in demo and of the research runs (`--research_scale`).
 DEMO_SCALE = dict(hidden_size=128, num_layers=2, concepts=32, max_seq_length=128, batch_size=32, max_steps=1500)
 RESEARCH_SCALE = dict(hidden_size=512, num_layers=6, concepts=128, max_seq_length=512, batch_size=64, max_steps=None)
@@ -47,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max_steps", type=int, default=DEMO_SCALE["max_steps"], help="optimizer steps")
     train.add_argument("--batch_size", type=int, default=DEMO_SCALE["batch_size"], help="sequences per step")
     train.add_argument("--learning_rate", type=float, default=1e-3)
-    train.add_argument("--concept_losses", default="combined", help="regularisers, space-separated, or 'none'")
-    train.add_argument("--loss_weighting", default="fixed", choices=["fixed", "learnable", "kendall_gal"])
+    train.add_argument(
+        "--concept_losses", default="combined_per_sample", help="regularisers, space-separated, or 'none'"
+    )
+    train.add_argument("--loss_weighting", default="fixed", choices=list(LOSS_WEIGHTINGS))
     train.add_argument("--loss_weight", type=float, default=0.1, help="total regulariser weight for 'fixed'")
     train.add_argument("--seed", type=int, default=42)
     evaluation = parser.add_argument_group("evaluation")
