@@ -311,7 +311,10 @@ class VarianceLoss(ConceptLoss):
     loss = mean_h relu(1 - std_h). 0 when every dimension has std >= 1.
 
     Pooling lets concepts that are identical within a sample pass when they differ across
-    samples; ``variance_per_sample`` asks for spread among the concepts of each sample.
+    samples; ``variance_per_sample`` asks for spread among the concepts of each sample. Pooled
+    terms depend on the batch they see: under gradient accumulation or DDP each micro-batch of
+    each process is pooled on its own (as in the research runs), so the loss of two half
+    batches is not that of the whole batch. The per-sample terms average exactly.
     """
 
     name = "variance"
