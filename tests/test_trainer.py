@@ -122,7 +122,9 @@ def test_evaluation_reports_accuracy_perplexity_and_concept_geometry(tmp_path, c
 
 def test_regularised_loss_is_correct_under_gradient_accumulation(tmp_path, corpus_tokenizer, tokenized):
     """Two accumulated half batches give the same loss as the full batch in one step."""
-    trainer = make_trainer(tmp_path, corpus_tokenizer, tokenized, loss_weighting="fixed", concept_losses="variance")
+    trainer = make_trainer(
+        tmp_path, corpus_tokenizer, tokenized, loss_weighting="fixed", concept_losses="variance_per_sample"
+    )
     model = trainer.model.eval()
     collator = trainer.data_collator
     batch = collator([tokenized[0][i] for i in range(8)])

@@ -58,7 +58,9 @@ class DemoArguments:
     )
     batch_size: int = field(default=DEMO_SCALE["batch_size"], metadata={"help": "Sequences per step."})
     learning_rate: float = field(default=1e-3, metadata={"help": "Pretraining learning rate."})
-    concept_losses: str = field(default="combined", metadata={"help": "Regularisers, space-separated, or 'none'."})
+    concept_losses: str = field(
+        default="combined_per_sample", metadata={"help": "Regularisers, space-separated, or 'none'."}
+    )
     loss_weighting: str = field(default="fixed", metadata={"help": "One of: " + ", ".join(LOSS_WEIGHTINGS)})
     loss_weight: float = field(default=0.1, metadata={"help": "Total regulariser weight for 'fixed'."})
     seed: int = field(default=42, metadata={"help": "Seed of pretraining and fine-tuning."})

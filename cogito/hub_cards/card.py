@@ -212,6 +212,8 @@ def _losses_text(run: RunRecord) -> str:
         text += ", Kendall–Gal uncertainty weighting"
     elif run.loss_weighting == "fixed":
         text += ", fixed weight" + (f" {run.loss_weight:g}" if run.loss_weight is not None else "")
+    elif run.loss_weighting is not None:
+        text += f", {md(run.loss_weighting)} weighting (learnt weights)"
     return text
 
 

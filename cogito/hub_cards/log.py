@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cogito._io import DEFAULT_LOG, RUN_FILE, atomic_write_text  # noqa: F401 (DEFAULT_LOG, RUN_FILE re-exported)
+from cogito.training.losses import CONCEPT_LOSSES, LOSS_WEIGHTINGS
 
 STANDARD_COLUMNS: tuple[str, ...] = (
     "Date",
@@ -63,7 +64,8 @@ REQUIRED_KEYS: tuple[str, ...] = ("run_id",)
 _MIN_KNOWN_COLUMNS_FOR_RUN_TABLE = 3
 
 DECODER_TYPES: tuple[str, ...] = ("perceiver_posonly", "perceiver", "weighted")  # longest prefix first
-LOSS_WEIGHTINGS: tuple[str, ...] = ("kendall_gal", "fixed")
+# Older spellings of a weighting in hand-written rows; the names themselves come from training.losses.
+_WEIGHTING_ALIASES: dict[str, str] = {"uncertainty": "kendall_gal"}
 
 
 @dataclass(frozen=True)
@@ -310,19 +312,22 @@ def _parse_concept_losses(cell: str) -> tuple[list[str], str | None, float | Non
         text = plain_text(part)
         if not text:
             continue
+        name = text.lower().replace("-", "_")
+        name = _WEIGHTING_ALIASES.get(name, name)
         fixed = re.fullmatch(rf"fixed(?:\s*[=:]?\s*({_NUMBER}))?", text, re.IGNORECASE)
-        if text.lower().replace("-", "_") in ("kendall_gal", "uncertainty"):
-            found = "kendall_gal"
-        elif fixed:
+        if fixed:
             found = "fixed"
             weight = float(fixed.group(1)) if fixed.group(1) else None
-        elif re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", text):
-            losses.append(text)
+        elif name in LOSS_WEIGHTINGS:
+            found = name
+        elif name in CONCEPT_LOSSES:
+            losses.append(name)
             continue
         else:
             raise ValueError(
-                f"cannot read concept loss {text!r} in {cell!r}; expected names joined by '+', e.g. '`combined` "
-                "+ `kendall_gal`'"
+                f"cannot read concept loss {text!r} in {cell!r}; expected regularisers ({', '.join(CONCEPT_LOSSES)}) "
+                f"and at most one weighting ({', '.join(LOSS_WEIGHTINGS)}, fixed=<weight>) joined by '+', e.g. "
+                "'`combined` + `kendall_gal`'"
             )
         if weighting is not None:
             raise ValueError(f"two loss weightings ({weighting}, {found}) in {cell!r}")

@@ -4,6 +4,22 @@ Training-side code: the model files never import this module. Every regulariser 
 concept states ``(B, C, H)`` a concept encoder returns, computes in fp32 with autocast disabled
 (bf16 cosines of near-identical concepts round to exactly 1), and returns a differentiable scalar.
 
+The names of the research log mean what the research code computed (ksopyla/MrCogito,
+``nn/loss_manager.py``; checked against its values in tests/test_losses.py):
+
+- regularisers ``orthogonality``, ``soft_orthogonality``, ``uniformity`` (mean exp(-t·d²)),
+  ``variance`` and ``covariance`` (VICReg terms over all B·C concept vectors pooled), ``vicreg``,
+  ``combined`` (variance + uniformity), ``t_regs_mst`` (minus the mean nearest-neighbour distance);
+- weightings ``fixed`` (loss_weight split equally, task weight 1), ``learnable`` (softmax, the
+  weights sum to 1), ``kendall_gal``.
+
+Variants closer to the papers, or Cogito's earlier definitions, under their own names:
+``log_uniformity`` (Wang & Isola, 2020), ``variance_per_sample``, ``covariance_per_sample``,
+``vicreg_per_sample``, ``combined_per_sample``, ``t_regs_nn_log``, ``mst_length`` (the exact
+minimum-spanning-tree length of T-REGS, Mordacq et al., 2025) and the weighting
+``learnable_scaled``. ``CONCEPT_LOSSES`` and ``LOSS_WEIGHTINGS`` are the one list of these names
+(the experiment-log parser reads them from here).
+
 Usage::
 
     regularizer = ConceptRegularizer(["combined"], weighting="kendall_gal").to(device)
@@ -37,6 +53,9 @@ __all__ = [
     "ConceptRegularizer",
     "LossWeighting",
     "build_concept_loss",
+    "check_weighting",
+    "minimum_spanning_tree",
+    "minimum_spanning_tree_length",
     "parse_concept_losses",
 ]
 
@@ -55,8 +74,9 @@ class ConceptLossOptions:
 
     Args:
         soft_ortho_threshold: ``soft_orthogonality`` ignores pairs with |cos| at or below this.
-        uniformity_temperature: ``t`` in the uniformity loss ``log E exp(-t·||z_i - z_j||²)``.
-        mst_eps: added to the squared nearest-neighbour distance of ``t_regs_mst`` before the
+        uniformity_temperature: ``t`` in the kernel exp(-t·||ẑ_i - ẑ_j||²) of ``uniformity`` and
+            ``log_uniformity``.
+        mst_eps: added to the squared nearest-neighbour distance of ``t_regs_nn_log`` before the
             square root, so the loss and its gradient stay finite when concepts coincide.
     """
 
@@ -80,6 +100,8 @@ def register_concept_loss(cls: type[ConceptLoss]) -> type[ConceptLoss]:
     """Class decorator: make a regulariser selectable by its ``name``."""
     if not cls.name or cls.name in CONCEPT_LOSSES or cls.name == NO_CONCEPT_LOSS:
         raise ValueError(f"concept loss name {cls.name!r} is empty, reserved or already registered")
+    if issubclass(cls, _CompositeConceptLoss):
+        cls.can_be_negative = any(CONCEPT_LOSSES[part].can_be_negative for part in cls.parts)
     CONCEPT_LOSSES[cls.name] = cls
     return cls
 
@@ -119,6 +141,8 @@ class ConceptLoss(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    # Whether the loss can take negative values; such a loss has no Kendall-Gal equilibrium.
+    can_be_negative: ClassVar[bool] = False
 
     def __init__(self, options: ConceptLossOptions) -> None:
         super().__init__()
@@ -220,19 +244,139 @@ class SoftOrthogonalityLoss(_WarnsWhenInfeasible):
         return excess.pow(2).mean(dim=1).mean()
 
 
+# ---- the research definitions, under the names of the research log -------------------------
+# ``orthogonality`` and ``soft_orthogonality`` above are the research's too. The ones below pool
+# or normalise as the research code did (ksopyla/MrCogito, ``nn/loss_manager.py``), so a log row's
+# "Concept Losses" cell means what it meant; tests/test_losses.py checks each against the research
+# values on fixed tensors. Where a paper's definition is stronger, it follows under its own name.
+
+
+def _pooled(z: Tensor) -> Tensor:
+    """All B·C concept vectors as one group: (B, C, H) -> (1, B·C, H)."""
+    return z.reshape(1, -1, z.shape[-1])
+
+
+def _variance_hinge(groups: Tensor) -> Tensor:
+    """mean_h relu(1 - sqrt(Var_n(x_nh) + 1e-4)) per group (G, N, H), mean over the G groups."""
+    std = torch.sqrt(groups.var(dim=1) + 1e-4)  # (G, H), unbiased variance over N
+    return F.relu(1.0 - std).mean(dim=1).mean()
+
+
+def _covariance_penalty(groups: Tensor) -> Tensor:
+    """Σ_{h≠k} cov_hk² / H of each group (G, N, H), cov = Xcᵀ·Xc / (N - 1); mean over groups."""
+    num, hidden = groups.shape[1], groups.shape[2]
+    centred = groups - groups.mean(dim=1, keepdim=True)  # (G, N, H)
+    cov = centred.transpose(1, 2) @ centred / (num - 1)  # (G, H, H)
+    return _off_diagonal(cov).pow(2).sum(dim=1).div(hidden).mean()
+
+
+def _exact_sq_distances(points: Tensor) -> Tensor:
+    """Squared Euclidean distances (B, N, N) of detached points (B, N, D), computed pair by pair
+    (no ||a||² + ||b||² - 2ab cancellation): for choosing neighbours and tree edges, not for
+    gradients."""
+    x = points.detach().float()
+    return torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
+
+
+def _distances_to(points: Tensor, partner: Tensor) -> Tensor:
+    """||p_i - p_partner(i)|| for points (B, N, D) and partner indices (B, N) -> (B, N).
+
+    Differencing the chosen pairs is exact where 2 - 2cos cancels catastrophically (near-equal
+    concepts), and the gradient flows through the chosen pairs only (0 at coincident points).
+    """
+    partners = torch.gather(points, 1, partner.unsqueeze(-1).expand_as(points))  # (B, N, D)
+    return torch.linalg.vector_norm(points - partners, dim=-1)
+
+
 @register_concept_loss
 class UniformityLoss(ConceptLoss):
-    """Uniformity on the unit hypersphere (Wang & Isola, 2020), over the concepts of a sample.
+    """Gaussian-kernel uniformity of the research log: the mean over the off-diagonal concept
+    pairs of each sample of exp(-t·||ẑ_i - ẑ_j||²), ẑ unit-normalised, ||ẑ_i - ẑ_j||² = 2 - 2cos;
+    batch mean. 1 when all concepts coincide, exp(-4t) for mutually orthogonal ones, never
+    negative. The same quantity as the ``uniformity`` of concept analysis (cogito.evaluation).
+    ``log_uniformity`` is its log (Wang & Isola, 2020).
+    """
+
+    name = "uniformity"
+
+    def compute(self, z: Tensor) -> Tensor:
+        sq_dist = 2.0 - 2.0 * _off_diagonal(_cosine_matrix(z))  # (B, C·(C-1))
+        return torch.exp(-self.options.uniformity_temperature * sq_dist).mean(dim=1).mean()
+
+
+@register_concept_loss
+class VarianceLoss(ConceptLoss):
+    """VICReg variance hinge (Bardes et al., 2022) over all B·C concept vectors pooled, as the
+    research computed it: std_h = sqrt(Var(z_h) + 1e-4), unbiased over the B·C vectors;
+    loss = mean_h relu(1 - std_h). 0 when every dimension has std >= 1.
+
+    Pooling lets concepts that are identical within a sample pass when they differ across
+    samples; ``variance_per_sample`` asks for spread among the concepts of each sample. Pooled
+    terms depend on the batch they see: under gradient accumulation or DDP each micro-batch of
+    each process is pooled on its own (as in the research runs), so the loss of two half
+    batches is not that of the whole batch. The per-sample terms average exactly.
+    """
+
+    name = "variance"
+
+    def compute(self, z: Tensor) -> Tensor:
+        return _variance_hinge(_pooled(z))
+
+
+@register_concept_loss
+class CovarianceLoss(ConceptLoss):
+    """VICReg covariance term over all B·C concept vectors pooled (the research's):
+    cov = Zcᵀ·Zc / (B·C - 1), an (H, H) matrix; loss = Σ_{h≠k} cov_hk² / H."""
+
+    name = "covariance"
+
+    def compute(self, z: Tensor) -> Tensor:
+        return _covariance_penalty(_pooled(z))
+
+
+@register_concept_loss
+class TRegsMSTLoss(ConceptLoss):
+    """The research's ``t_regs_mst``: minus the mean nearest-neighbour distance of the
+    unit-normalised concepts of each sample, d_i = min_{j≠i} ||ẑ_i - ẑ_j||; batch mean.
+
+    A proxy for the MST length of T-REGS (Mordacq et al., 2025): each concept's nearest-neighbour
+    edge is a lower bound of an MST edge, but the proxy ignores how clusters connect (two tight,
+    far-apart clusters score like two tight, nearby ones). ``mst_length`` is the real objective.
+    In [-2, 0], so it is refused with ``kendall_gal`` (see ``KendallGalWeighting``).
+    """
+
+    name = "t_regs_mst"
+    can_be_negative = True
+
+    def compute(self, z: Tensor) -> Tensor:
+        unit = F.normalize(z, dim=-1)  # (B, C, H)
+        with torch.no_grad():
+            sq = _exact_sq_distances(unit)  # (B, C, C), only to pick each concept's neighbour
+            sq.diagonal(dim1=1, dim2=2).fill_(float("inf"))
+            nearest = sq.argmin(dim=2)  # (B, C)
+        return -_distances_to(unit, nearest).mean(dim=1).mean()
+
+
+# ---- paper-faithful and per-sample variants, each under its own name --------------------------
+
+
+@register_concept_loss
+class LogUniformityLoss(ConceptLoss):
+    """Uniformity on the unit hypersphere as Wang & Isola (2020) define it, over the concepts of
+    a sample: the log of ``uniformity``'s per-sample mean (Cogito's ``uniformity`` until research
+    parity).
 
     With ẑ_i = z_i / ||z_i||, per sample::
 
         U_b = log( 1 / (C·(C-1)) · Σ_{i≠j} exp(-t·||ẑ_i - ẑ_j||²) ),   ||ẑ_i - ẑ_j||² = 2 - 2·cos
 
     and the loss is mean_b U_b. It is 0 when all concepts coincide, never positive, and
-    decreases as they spread out (bounded below by -4t). Computed with logsumexp for stability.
+    decreases as they spread out (bounded below by -4t). The log keeps the gradient from
+    vanishing once most pairs are far apart. Computed with logsumexp for stability.
     """
 
-    name = "uniformity"
+    name = "log_uniformity"
+    can_be_negative = True
 
     def compute(self, z: Tensor) -> Tensor:
         sq_dist = _off_diagonal(_unit_sq_distances(z))  # (B, C·(C-1))
@@ -242,44 +386,40 @@ class UniformityLoss(ConceptLoss):
 
 
 @register_concept_loss
-class VarianceLoss(ConceptLoss):
-    """VICReg variance hinge (Bardes et al., 2022), across the concepts of each sample.
+class PerSampleVarianceLoss(ConceptLoss):
+    """VICReg variance hinge (Bardes et al., 2022) across the C concepts of each sample.
 
     std_h = sqrt(Var_i(z_ih) + 1e-4) with the unbiased variance over the C concepts;
     loss = mean_h relu(1 - std_h) per sample, batch mean. 0 when every dimension has std >= 1,
-    ~0.99 for constant concepts.
+    ~0.99 for constant concepts. Unlike the pooled ``variance``, concepts that coincide within a
+    sample are penalised even when they differ from sample to sample.
     """
 
-    name = "variance"
+    name = "variance_per_sample"
 
     def compute(self, z: Tensor) -> Tensor:
-        std = torch.sqrt(z.var(dim=1) + 1e-4)  # (B, H)
-        return F.relu(1.0 - std).mean(dim=1).mean()
+        return _variance_hinge(z)
 
 
 @register_concept_loss
-class CovarianceLoss(ConceptLoss):
-    """VICReg covariance term, across the concepts of each sample.
+class PerSampleCovarianceLoss(ConceptLoss):
+    """VICReg covariance term across the C concepts of each sample.
 
     cov = Zcᵀ·Zc / (C - 1) with Zc the concepts centred over C, an (H, H) matrix per sample;
-    loss = Σ_{h≠k} cov_hk² / H per sample, batch mean.
+    loss = Σ_{h≠k} cov_hk² / H per sample, batch mean. With C < H the covariance has rank < H and
+    cannot be diagonal with unit variances, so the loss has a floor above 0.
     """
 
-    name = "covariance"
+    name = "covariance_per_sample"
 
     def compute(self, z: Tensor) -> Tensor:
-        num_concepts, hidden = z.shape[1], z.shape[2]
-        centred = z - z.mean(dim=1, keepdim=True)  # (B, C, H)
-        cov = centred.transpose(1, 2) @ centred / (num_concepts - 1)  # (B, H, H)
-        return _off_diagonal(cov).pow(2).sum(dim=1).div(hidden).mean()
+        return _covariance_penalty(z)
 
 
 @register_concept_loss
-class TRegsMSTLoss(ConceptLoss):
-    """Nearest-neighbour spreading of unit-normalised concepts, a proxy for the MST length of
-    T-REGS (Mordacq et al., 2025): each concept's nearest neighbour bounds its MST edge.
-
-    Per sample, with ẑ unit-normalised and d_i² = min_{j≠i} ||ẑ_i - ẑ_j||²::
+class TRegsNNLogLoss(ConceptLoss):
+    """Nearest-neighbour log-spread of unit-normalised concepts (Cogito's ``t_regs_mst`` until
+    research parity): per sample, with d_i² = min_{j≠i} ||ẑ_i - ẑ_j||²::
 
         loss_b = -mean_i log( sqrt(d_i² + eps) )
 
@@ -287,7 +427,8 @@ class TRegsMSTLoss(ConceptLoss):
     (≈ -½·log eps) and finite gradients. Larger for clustered concepts than for spread ones.
     """
 
-    name = "t_regs_mst"
+    name = "t_regs_nn_log"
+    can_be_negative = True
 
     def compute(self, z: Tensor) -> Tensor:
         sq_dist = _unit_sq_distances(z)  # (B, C, C)
@@ -296,9 +437,70 @@ class TRegsMSTLoss(ConceptLoss):
         return -torch.log(torch.sqrt(nearest_sq + self.options.mst_eps)).mean(dim=1).mean()
 
 
+def minimum_spanning_tree(points: Tensor) -> Tensor:
+    """Exact Euclidean minimum spanning tree of each point set (Prim's algorithm, batched).
+
+    Args:
+        points: (B, N, D).
+
+    Returns:
+        parent: (B, N) long; the tree's edges are (i, parent[b, i]) for i = 1..N-1, node 0 is the
+        root (parent[b, 0] = 0). O(N²) per set, N - 1 vectorised steps: fine for N up to a few
+        hundred concepts. Not differentiable (indices); see ``minimum_spanning_tree_length``.
+    """
+    if points.dim() != 3:
+        raise ValueError(f"points must have shape (B, N, D); got {tuple(points.shape)}.")
+    with torch.no_grad():
+        sq = _exact_sq_distances(points)  # (B, N, N)
+        batch, num = sq.shape[:2]
+        rows = torch.arange(batch, device=points.device)
+        in_tree = torch.zeros(batch, num, dtype=torch.bool, device=points.device)
+        in_tree[:, 0] = True
+        best = sq[:, 0].clone()  # (B, N) squared distance of each node to the tree so far
+        parent = torch.zeros(batch, num, dtype=torch.long, device=points.device)
+        for _ in range(num - 1):
+            added = best.masked_fill(in_tree, float("inf")).argmin(dim=1)  # (B,)
+            in_tree[rows, added] = True
+            to_added = sq[rows, added]  # (B, N)
+            closer = (to_added < best) & ~in_tree
+            parent = torch.where(closer, added.unsqueeze(1), parent)
+            best = torch.where(closer, to_added, best)
+    return parent
+
+
+def minimum_spanning_tree_length(points: Tensor) -> Tensor:
+    """Total Euclidean length of the minimum spanning tree of each point set: (B, N, D) -> (B,).
+
+    The tree is chosen exactly (``minimum_spanning_tree``); the gradient flows through the
+    lengths of the chosen edges only (a tie between equal-length trees takes one of them).
+    """
+    parent = minimum_spanning_tree(points)  # (B, N)
+    return _distances_to(points, parent)[:, 1:].sum(dim=1)
+
+
+@register_concept_loss
+class MSTLengthLoss(ConceptLoss):
+    """T-REGS (Mordacq et al., 2025): maximise the length of the minimum spanning tree of the
+    concepts on the unit sphere — the real objective behind ``t_regs_mst``'s proxy.
+
+    Per sample: the exact Euclidean MST of the unit-normalised concepts ẑ (C nodes, C - 1 edges),
+    loss_b = -(MST length) / (C - 1), i.e. minus the mean MST edge length; batch mean. Gradients
+    reach the concepts through the chosen edges only. The paper keeps embeddings near the sphere
+    with a soft penalty; projecting onto it (as ``t_regs_mst`` does) removes the need. In [-2, 0]
+    (more spread = lower), so it is refused with ``kendall_gal``.
+    """
+
+    name = "mst_length"
+    can_be_negative = True
+
+    def compute(self, z: Tensor) -> Tensor:
+        unit = F.normalize(z, dim=-1)  # (B, C, H)
+        return -(minimum_spanning_tree_length(unit) / (z.shape[1] - 1)).mean()
+
+
 @register_concept_loss
 class VICRegLoss(_CompositeConceptLoss):
-    """VICReg without the invariance term: ``variance + covariance``."""
+    """VICReg without the invariance term: ``variance + covariance`` (pooled, the research's)."""
 
     name = "vicreg"
     parts = ("variance", "covariance")
@@ -306,10 +508,28 @@ class VICRegLoss(_CompositeConceptLoss):
 
 @register_concept_loss
 class CombinedLoss(_CompositeConceptLoss):
-    """``variance + uniformity``, the research runs' ``combined``."""
+    """``variance + uniformity`` as the research runs' ``combined`` computed it (pooled variance,
+    mean-exp uniformity). Never negative: uniformity stays above ~exp(-4t) on the sphere."""
 
     name = "combined"
     parts = ("variance", "uniformity")
+
+
+@register_concept_loss
+class PerSampleVICRegLoss(_CompositeConceptLoss):
+    """``variance_per_sample + covariance_per_sample`` (Cogito's ``vicreg`` until research parity)."""
+
+    name = "vicreg_per_sample"
+    parts = ("variance_per_sample", "covariance_per_sample")
+
+
+@register_concept_loss
+class PerSampleCombinedLoss(_CompositeConceptLoss):
+    """``variance_per_sample + log_uniformity`` (Cogito's ``combined`` until research parity, the
+    regulariser of the README's demo numbers). Can go negative: refused with ``kendall_gal``."""
+
+    name = "combined_per_sample"
+    parts = ("variance_per_sample", "log_uniformity")
 
 
 def _unknown(kind: str, value: object, allowed: Sequence[str]) -> ValueError:
@@ -376,6 +596,8 @@ class LossWeighting(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    # True for a strategy that has no minimum when a loss is negative (see ``check_weighting``).
+    refuses_negative_losses: ClassVar[bool] = False
 
     def __init__(self, num_losses: int, loss_weight: float | None = None) -> None:
         super().__init__()
@@ -418,38 +640,60 @@ class FixedWeighting(LossWeighting):
 
 @register_loss_weighting
 class LearnableWeighting(LossWeighting):
-    """Softmax weights over the task and the K regularisers, learnt by the optimiser.
+    """The research's learnable weights: softmax over the task and the K regularisers.
 
-    weights = (K+1)·softmax(raw_weights), so they sum to K+1 and the initial equal weights
-    (raw = 0) reproduce the unweighted sum task + Σ L_k. total = Σ weights·losses. Note that
-    minimising the total moves weight onto the smallest (possibly negative) loss.
+    weights = softmax(raw_weights), raw = 0 at start, so the weights sum to 1 and start equal
+    (task 1/(K+1)); total = Σ weights·losses, learnt by the optimiser. Minimising the total moves
+    weight onto the smallest loss (all of it onto a negative one: a warning says so).
     """
 
     name = "learnable"
+    scale_by_count: ClassVar[bool] = False
 
     def __init__(self, num_losses: int, loss_weight: float | None = None) -> None:
         super().__init__(num_losses, loss_weight)
         self.raw_weights = nn.Parameter(torch.zeros(num_losses + 1))
 
     def weights(self) -> Tensor:
-        return (self.num_losses + 1) * torch.softmax(self.raw_weights, dim=0)
+        weights = torch.softmax(self.raw_weights, dim=0)
+        return (self.num_losses + 1) * weights if self.scale_by_count else weights
 
     def forward(self, losses: Tensor) -> Tensor:
         return (self.weights() * losses).sum()
 
 
 @register_loss_weighting
+class ScaledLearnableWeighting(LearnableWeighting):
+    """``learnable`` times K+1 (Cogito's ``learnable`` until research parity).
+
+    weights = (K+1)·softmax(raw_weights), so they sum to K+1 and the initial equal weights
+    (raw = 0) reproduce the unweighted sum task + Σ L_k: the task keeps weight 1 at the start
+    instead of 1/(K+1).
+    """
+
+    name = "learnable_scaled"
+    scale_by_count = True
+
+
+@register_loss_weighting
 class KendallGalWeighting(LossWeighting):
-    """Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, 2018).
+    """Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, 2018), as the research ran it.
 
     One learnt log-variance s_i per loss, task included, initialised to 0:
-    total = Σ_i ½·exp(-s_i)·L_i + ½·s_i; effective weights ½·exp(-s_i).
-    Left as published: a negative loss (uniformity, t_regs_mst) drives its s_i down without
-    bound, and the research runs saw the task weight shrink and the total go negative. Log
-    ``weights()`` to watch it.
+    total = Σ_i ½·exp(-s_i)·L_i + ½·s_i. ``weights()`` returns each loss's multiplier in that
+    total, ½·exp(-s_i) (the research code reported the precision exp(-s_i), twice that).
+
+    For a fixed L_i > 0 the term has its minimum at s_i = log L_i, weight 1/(2·L_i): bounded
+    as long as the loss has a positive floor (``combined``: uniformity stays above ~exp(-4t)).
+    For L_i < 0 the term falls without bound as s_i -> -inf: the weight runs away and the total
+    goes to -inf. Regularisers that can go negative (``can_be_negative``: ``log_uniformity``,
+    ``t_regs_mst``, ``t_regs_nn_log``, ``mst_length``, ``combined_per_sample``) are therefore
+    refused with a ValueError. A loss that reaches exactly 0 (e.g. ``variance`` alone) still lets
+    its s_i drift down at a constant rate: watch ``weight_<name>`` in the logs.
     """
 
     name = "kendall_gal"
+    refuses_negative_losses: ClassVar[bool] = True
 
     def __init__(self, num_losses: int, loss_weight: float | None = None) -> None:
         super().__init__(num_losses, loss_weight)
@@ -460,6 +704,35 @@ class KendallGalWeighting(LossWeighting):
 
     def forward(self, losses: Tensor) -> Tensor:
         return (self.weights() * losses).sum() + 0.5 * self.log_vars.sum()
+
+
+def check_weighting(losses: Sequence[str], weighting: str) -> None:
+    """Refuse a weighting that cannot weigh these regularisers; warn where it is merely risky.
+
+    Raises ValueError for an unknown name and for ``kendall_gal`` with a regulariser that can go
+    negative (see ``KendallGalWeighting``); warns for ``learnable``/``learnable_scaled`` with one,
+    whose weights then drift onto it.
+    """
+    if weighting not in LOSS_WEIGHTINGS:
+        raise _unknown("loss weighting", weighting, list(LOSS_WEIGHTINGS))
+    negative = [name for name in losses if name in CONCEPT_LOSSES and CONCEPT_LOSSES[name].can_be_negative]
+    if not negative:
+        return
+    strategy = LOSS_WEIGHTINGS[weighting]
+    safe = [name for name, cls in CONCEPT_LOSSES.items() if not cls.can_be_negative]
+    if strategy.refuses_negative_losses:
+        raise ValueError(
+            f"loss weighting {weighting!r} cannot weigh {', '.join(map(repr, negative))}: it can go negative, and "
+            f"Kendall-Gal's ½·exp(-s)·L + ½·s then has no minimum (the weight grows without bound and the total "
+            f"falls to -inf). Use weighting 'fixed', or regularisers that stay >= 0: {', '.join(safe)}."
+        )
+    if issubclass(strategy, LearnableWeighting):
+        logger.warning(
+            "loss weighting %r with %s, which can go negative: minimising the total moves the learnt weight "
+            "onto it and away from the task loss.",
+            weighting,
+            ", ".join(negative),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,11 +772,13 @@ class ConceptRegularizer(nn.Module):
         losses: regulariser names (see ``CONCEPT_LOSSES``), or a string parsed by
             ``parse_concept_losses``; ``[]``/``"none"`` disables regularisation (total == task
             loss, no parameters).
-        weighting: ``fixed``, ``learnable`` or ``kendall_gal`` (see ``LOSS_WEIGHTINGS``).
+        weighting: ``fixed``, ``learnable``, ``learnable_scaled`` or ``kendall_gal`` (see
+            ``LOSS_WEIGHTINGS``); ``kendall_gal`` refuses regularisers that can go negative.
         loss_weight: total regulariser weight for ``fixed``, split equally across the losses;
             ``None`` means 0.1. Rejected by the learnt strategies, which ignore it.
         soft_ortho_threshold: |cos| threshold of ``soft_orthogonality``.
-        uniformity_temperature: t of ``uniformity`` (also inside ``combined``).
+        uniformity_temperature: t of ``uniformity`` and ``log_uniformity`` (also inside the
+            composites).
 
     Learnt weights are ordinary parameters of this module: add ``parameters()`` to the
     optimiser, save and restore them with ``state_dict()``, and move the module to the
@@ -526,6 +801,7 @@ class ConceptRegularizer(nn.Module):
             uniformity_temperature=uniformity_temperature,
         )
         self.loss_names = parse_concept_losses(losses)
+        check_weighting(self.loss_names, weighting)
         self.terms = nn.ModuleDict({name: build_concept_loss(name, options) for name in self.loss_names})
         if not self.loss_names and weighting != "fixed":
             # Nothing to weigh: a learnt task weight alone would only rescale the task loss.

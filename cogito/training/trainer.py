@@ -23,7 +23,13 @@ from transformers.utils import logging
 
 from cogito._io import atomic_write
 from cogito.evaluation.geometry import concept_geometry
-from cogito.training.losses import CONCEPT_LOSSES, LOSS_WEIGHTINGS, ConceptRegularizer, parse_concept_losses
+from cogito.training.losses import (
+    CONCEPT_LOSSES,
+    LOSS_WEIGHTINGS,
+    ConceptRegularizer,
+    check_weighting,
+    parse_concept_losses,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -78,6 +84,7 @@ class CogitoTrainingArguments(TrainingArguments):
             raise ValueError(
                 f"--loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}; got {self.loss_weighting!r}"
             )
+        check_weighting(self.concept_losses.split(), self.loss_weighting)  # before any model is built
         if self.concept_losses == "none" and (self.loss_weighting != "fixed" or self.loss_weight is not None):
             raise ValueError(
                 f"--loss_weighting {self.loss_weighting} / --loss_weight {self.loss_weight} weight concept "
