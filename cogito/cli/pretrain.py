@@ -139,10 +139,12 @@ def resolved_arguments(parsed) -> dict[str, dict[str, Any]]:
 
 @cli_command("pretrain")
 def cli_main(argv: list[str]) -> int:
-    from cogito.training.recipes import list_recipes
+    from cogito.training.recipes import list_recipes, load_recipe, recipe_protocol, recipe_warnings
 
     if "--list_recipes" in argv:
-        print("\n".join(list_recipes()))
+        for name in list_recipes():
+            recipe = load_recipe(name)
+            print(f"{name:40s} {recipe['name'] if recipe['name'] != name else '':50s} {recipe.get('description', '')}")
         return 0
     dry_run = "--dry-run" in argv or "--dry_run" in argv
     argv = [a for a in argv if a not in ("--dry-run", "--dry_run")]
@@ -155,10 +157,18 @@ def cli_main(argv: list[str]) -> int:
             # A GPU recipe checked on a CPU-only machine: validate it as a CPU run would.
             parsed = parse_args(argv + ["--use_cpu", "true"])
             print(f"(no GPU here: validated with --use_cpu true; {error})", file=sys.stderr)
-        print(json.dumps(resolved_arguments(parsed), indent=2, default=str))
+        resolved = resolved_arguments(parsed)
+        if "--recipe" in argv:
+            resolved["recipe"] = recipe_protocol(load_recipe(argv[argv.index("--recipe") + 1]))
+        print(json.dumps(resolved, indent=2, default=str))
         return 0
+    parsed = parse_args(argv)
+    if "--recipe" in argv:
+        recipe = load_recipe(argv[argv.index("--recipe") + 1])
+        for warning in recipe_warnings(recipe, parsed[2]):
+            print(f"cogito pretrain: warning: {warning}", file=sys.stderr)
     try:
-        summary = run_pretrain(*parse_args(argv))
+        summary = run_pretrain(*parsed)
     except NonFiniteLossError as error:
         print(f"cogito pretrain: {error}", file=sys.stderr)
         return 1
