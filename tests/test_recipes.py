@@ -275,6 +275,11 @@ def test_list_recipes_prints_each_short_name_with_its_run_id(capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_trains_two_steps_at_tiny_size(name, tmp_path, corpus_text_file):
+    # The recipe's own config fields (init, dropout, heads, tying), with a tiny FFN.
+    overrides = {**applied_config(load_recipe(name)), "intermediate_size": 64}
+    overrides = ",".join(
+        f"{key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in overrides.items()
+    )
     parsed = parse_args(
         [
             "--recipe",
@@ -300,7 +305,7 @@ def test_recipe_trains_two_steps_at_tiny_size(name, tmp_path, corpus_text_file):
             "--concept_num",
             "8",
             "--config_overrides",
-            "intermediate_size=64",
+            overrides,
             "--max_seq_length",
             "32",
             "--tokenizer_vocab_size",
@@ -327,8 +332,12 @@ def test_recipe_trains_two_steps_at_tiny_size(name, tmp_path, corpus_text_file):
             "true",
         ]
     )
+    assert parsed[0].config_overrides == overrides
     summary = pretrain(*parsed)
     assert summary["global_step"] == 2
+    config = CogitoConfig.from_pretrained(tmp_path / "run")
+    assert config.initializer_range == 0.1 and config.num_attention_heads == 8 and config.intermediate_size == 64
+    assert config.tie_word_embeddings is (config.decoder_type != "weighted")
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 
