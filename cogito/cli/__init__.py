@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "glue": ("cogito.evaluation.glue.run", "fine-tune / evaluate on GLUE tasks"),
     "card": ("cogito.cli.card", "write model cards from the experiment log"),
     "push": ("cogito.hub_cards.push", "publish a trained run to the Hugging Face Hub"),
+    "convert": ("cogito.cli.convert", "turn a research checkpoint (MrCogito) into a Cogito folder"),
     "demo": ("cogito.cli.demo", "the whole loop on the built-in corpus"),
     "bench": ("benchmarks/bench.py", "side-by-side speed/memory benchmark against BERT (source checkout)"),
 }

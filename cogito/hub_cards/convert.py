@@ -279,13 +279,16 @@ def convert_research_checkpoint(src: str | os.PathLike[str], out: str | os.PathL
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0700 folders
         model.save_pretrained(staging)
         for name in TOKENIZER_FILES:
             if (folder / name).is_file():
                 shutil.copyfile(folder / name, staging / name)
+        # mkdtemp makes a 0700 folder and the weights are written 0600: give them the umask's modes.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)
+        for path in staging.iterdir():
+            os.chmod(path, 0o666 & ~umask)
         if out.exists():
             out.rmdir()
         os.rename(staging, out)
