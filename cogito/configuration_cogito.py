@@ -10,7 +10,14 @@ from transformers import PretrainedConfig
 
 DECODER_TYPES = ("weighted", "perceiver", "perceiver_posonly")
 CONCEPT_POSITION_TYPES = ("none", "sinusoidal", "learned")
-CLASSIFIER_POOLINGS = ("concept_attention", "mean", "via_decoder")
+CLASSIFIER_POOLINGS = (
+    "concept_attention",
+    "mean",
+    "via_decoder",
+    "cls_query_ffn",
+    "decoder_dense_mean",
+    "concept_weighted",
+)
 DROPOUT_PLACEMENTS = ("residual", "ffn")
 DECODER_FFN_TYPES = ("gated", "mlp")
 DECODER_QUERY_POSITIONS = ("shared", "own")
@@ -105,8 +112,13 @@ class CogitoConfig(PretrainedConfig):
             Cross-attention blocks in the perceiver decoders (unused by `"weighted"`).
         classifier_pooling (`str`, defaults to `"concept_attention"`):
             Sequence-classification pooling: `"concept_attention"` (a learned query attends to the
-            concepts), `"mean"` (mean of the concepts) or `"via_decoder"` (run the pretrained
-            decoder over the tokens and mean-pool its outputs).
+            concepts), `"mean"` (mean of the concepts), `"via_decoder"` (run the pretrained
+            decoder over the tokens and mean-pool its outputs), or the research's GLUE heads:
+            `"cls_query_ffn"` (a CLS query attends to the concepts, then an MLP block and a
+            LayerNorm; the research used no dropout before its classifier: `classifier_dropout=0`),
+            `"decoder_dense_mean"` (the decoder's outputs through Linear → act → dropout, then
+            mean-pooled; the research's weighted head) and `"concept_weighted"` (softmax-weighted
+            sum of the concepts by a learned score, then a LayerNorm).
         hidden_dropout_prob (`float`, defaults to 0.1):
             Dropout on embeddings and residual branches.
         attention_probs_dropout_prob (`float`, defaults to 0.0):

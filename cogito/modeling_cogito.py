@@ -697,22 +697,45 @@ def _classification_loss(config: CogitoConfig, logits: torch.Tensor, labels: tor
 class CogitoForSequenceClassification(CogitoPreTrainedModel):
     """Concept encoder + pooling + linear classifier (regression, single- or multi-label).
 
-    Pooling follows `config.classifier_pooling`: a learned query attending to the concepts, the
-    mean of the concepts, or the pretrained decoder's token outputs mean-pooled over real tokens
-    (`via_decoder`; its weights load from a masked-LM checkpoint).
+    Pooling follows `config.classifier_pooling`:
+
+    - `concept_attention`: a learned query attends to the concepts, then a LayerNorm.
+    - `mean`: the mean of the concepts.
+    - `via_decoder`: the pretrained decoder's token outputs, mean-pooled over real tokens.
+    - `cls_query_ffn`: the research's CLS-query head: a learned query (pre-norm) attends to the
+      concepts, a pre-norm MLP block, a final LayerNorm.
+    - `decoder_dense_mean`: the research's weighted mean-pool head: the decoder's token outputs,
+      Linear → act → dropout, mean-pooled over real tokens.
+    - `concept_weighted`: the research's weighted-concept pooling: a linear score per concept,
+      softmax over the concepts, their weighted sum, a LayerNorm.
+
+    Decoder weights load from a masked-LM checkpoint; every other pooling weight is new.
     """
 
     def __init__(self, config: CogitoConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.cogito = CogitoModel(config)
+        pooling = config.classifier_pooling
+        eps = config.layer_norm_eps
         self.pooler_query = None
-        if config.classifier_pooling == "concept_attention":
+        if pooling in ("concept_attention", "cls_query_ffn"):
             self.pooler_query = nn.Parameter(torch.empty(1, config.hidden_size))
             self.pooler_attention = CogitoAttention(config)
-            self.pooler_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        elif config.classifier_pooling == "via_decoder":
+            self.pooler_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+        if pooling == "cls_query_ffn":
+            self.pooler_query_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+            self.pooler_ffn_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+            self.pooler_ffn = CogitoFeedForward(config, config.hidden_dropout_prob)
+        elif pooling in ("via_decoder", "decoder_dense_mean"):
             self.decoder = CogitoDecoder(config)
+        if pooling == "decoder_dense_mean":
+            self.pooler_dense = nn.Linear(config.hidden_size, config.hidden_size)
+            self.pooler_act = ACT2FN[config.hidden_act]
+            self.pooler_dropout = nn.Dropout(config.hidden_dropout_prob)
+        elif pooling == "concept_weighted":
+            self.pooler_scorer = nn.Linear(config.hidden_size, 1)
+            self.pooler_norm = nn.LayerNorm(config.hidden_size, eps=eps)
         dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
@@ -732,7 +755,17 @@ class CogitoForSequenceClassification(CogitoPreTrainedModel):
         if pooling == "concept_attention":
             query = self.pooler_query.unsqueeze(0).repeat(concepts.shape[0], 1, 1)  # (B, 1, H)
             return self.pooler_norm(self.pooler_attention(query, concepts)[0].squeeze(1))
+        if pooling == "cls_query_ffn":
+            query = self.pooler_query.unsqueeze(0).repeat(concepts.shape[0], 1, 1)  # (B, 1, H)
+            query = query + self.pooler_attention(self.pooler_query_norm(query), concepts)[0]
+            query = query + self.pooler_ffn(self.pooler_ffn_norm(query))
+            return self.pooler_norm(query.squeeze(1))  # (B, H)
+        if pooling == "concept_weighted":
+            weights = F.softmax(self.pooler_scorer(concepts), dim=1, dtype=torch.float32)  # (B, C, 1)
+            return self.pooler_norm((concepts * weights.to(concepts.dtype)).sum(dim=1))  # (B, H)
         hidden = self.decoder(concepts, input_ids, position_ids, self.cogito.embeddings)  # (B, N, H)
+        if pooling == "decoder_dense_mean":
+            hidden = self.pooler_dropout(self.pooler_act(self.pooler_dense(hidden)))
         if attention_mask is None:
             return hidden.mean(dim=1)
         weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (B, N, 1)

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from cogito import CogitoConfig, CogitoForMaskedLM
+from cogito import CogitoConfig, CogitoForMaskedLM, CogitoForSequenceClassification
 from cogito.cli.convert import cli_main
 from cogito.configuration_cogito import research_architecture
 from cogito.hub_cards.convert import (
@@ -249,3 +250,154 @@ def test_converted_folders_load_in_a_fresh_process_without_the_package(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("OK")
     assert result.stdout.count("max |logit difference|") == 3
+
+
+# ---------------------------------------------------------------- research classification checkpoints
+
+
+def _layer_norm(x, state, name):
+    return F.layer_norm(x, x.shape[-1:], state[f"{name}.weight"], state[f"{name}.bias"])
+
+
+def _linear(x, state, name):
+    return F.linear(x, state[f"{name}.weight"], state[f"{name}.bias"])
+
+
+def _research_attention(query, key_value, state, name, num_heads):
+    """The research's nn.MultiheadAttention, loaded with the checkpoint's fused projections."""
+    attention = torch.nn.MultiheadAttention(query.shape[-1], num_heads, batch_first=True)
+    attention.load_state_dict({key.removeprefix(f"{name}."): t for key, t in state.items() if key.startswith(name)})
+    return attention.eval()(query, key_value, key_value, need_weights=False)[0]
+
+
+def _masked_mean(hidden, attention_mask):
+    mask = attention_mask.unsqueeze(-1).float()
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+
+
+def _random_head(generator, shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """Head tensors away from their initial values: LayerNorm weights near 1, the rest near 0."""
+    head = {}
+    for name, shape in shapes.items():
+        noise = torch.randn(shape, generator=generator)
+        head[name] = 1.0 + 0.1 * noise if name.endswith("norm.weight") or ".0.weight" in name else 0.2 * noise
+    return head
+
+
+def _research_head_logits(pooling, state, io, heads):
+    """What the research classification model computes, from its tensors and its concept states."""
+    concepts, input_ids, attention_mask = io["concept_states"], io["input_ids"], io["attention_mask"]
+    batch, seq_len = input_ids.shape
+    if pooling == "cls_query_ffn":
+        query = state["cls_query"].expand(batch, -1, -1)
+        hidden = query + _research_attention(
+            _layer_norm(query, state, "cls_norm"), concepts, state, "cls_cross_attn", heads
+        )
+        inner = F.gelu(_linear(_layer_norm(hidden, state, "cls_ffn.0"), state, "cls_ffn.1"))
+        hidden = _layer_norm(hidden + _linear(inner, state, "cls_ffn.3"), state, "cls_final_norm")
+        return _linear(hidden.squeeze(1), state, "classifier")
+    if pooling == "concept_weighted":
+        weights = torch.softmax(_linear(concepts, state, "concept_scorer").squeeze(-1), dim=1).unsqueeze(-1)
+        return _linear(_layer_norm((concepts * weights).sum(dim=1), state, "pool_norm"), state, "classifier")
+    if pooling == "decoder_dense_mean":
+        mix = torch.softmax(state["concept_weights"][:seq_len], dim=-1)
+        hidden = torch.einsum("sc,bcd->bsd", mix, concepts)
+        hidden = F.gelu(
+            _linear(_layer_norm(hidden, state, "pre_classifier_projection.0"), state, "pre_classifier_projection.1")
+        )
+        return _linear(_masked_mean(hidden, attention_mask), state, "classifier")
+    # via_decoder
+    queries = (
+        F.embedding(input_ids, state["encoder.token_embeddings.weight"])
+        + state["decoder_query_embeddings.weight"][:seq_len]
+    )
+    hidden = queries + _research_attention(
+        _layer_norm(queries, state, "decoder_norm"), concepts, state, "decoder_cross_attn", heads
+    )
+    inner = F.gelu(_linear(_layer_norm(hidden, state, "post_cross_norm"), state, "decoder_ffn.0"))
+    hidden = _layer_norm(hidden + _linear(inner, state, "decoder_ffn.2"), state, "pre_pool_norm")
+    return _linear(_masked_mean(hidden, attention_mask), state, "classifier")
+
+
+RESEARCH_HEADS = {
+    # pooling: (fixture whose encoder it reuses, research class, research tensors kept, new head tensors)
+    "cls_query_ffn": (
+        "perceiver",
+        "ConceptEncoderForSequenceClassificationPerceiver",
+        ("encoder.",),
+        {
+            "cls_query": (1, 1, 32),
+            "cls_cross_attn.in_proj_weight": (96, 32),
+            "cls_cross_attn.in_proj_bias": (96,),
+            "cls_cross_attn.out_proj.weight": (32, 32),
+            "cls_cross_attn.out_proj.bias": (32,),
+            "cls_norm.weight": (32,),
+            "cls_norm.bias": (32,),
+            "cls_ffn.0.weight": (32,),
+            "cls_ffn.0.bias": (32,),
+            "cls_ffn.1.weight": (64, 32),
+            "cls_ffn.1.bias": (64,),
+            "cls_ffn.3.weight": (32, 64),
+            "cls_ffn.3.bias": (32,),
+            "cls_final_norm.weight": (32,),
+            "cls_final_norm.bias": (32,),
+        },
+    ),
+    "concept_weighted": (
+        "perceiver_posonly",
+        "ConceptEncoderForSequenceClassificationPerceiver",
+        ("encoder.",),
+        {
+            "concept_scorer.weight": (1, 32),
+            "concept_scorer.bias": (1,),
+            "pool_norm.weight": (32,),
+            "pool_norm.bias": (32,),
+        },
+    ),
+    "decoder_dense_mean": (
+        "weighted",
+        "ConceptEncoderForSequenceClassificationWeighted",
+        ("encoder.", "concept_weights"),
+        {
+            "pre_classifier_projection.0.weight": (32,),
+            "pre_classifier_projection.0.bias": (32,),
+            "pre_classifier_projection.1.weight": (32, 32),
+            "pre_classifier_projection.1.bias": (32,),
+        },
+    ),
+    "via_decoder": (
+        "perceiver",
+        "ConceptEncoderForSequenceClassificationViaDecoder",
+        ("encoder.", "decoder_", "post_cross_norm"),
+        {"pre_pool_norm.weight": (32,), "pre_pool_norm.bias": (32,)},
+    ),
+}
+
+
+@pytest.mark.parametrize("pooling", sorted(RESEARCH_HEADS))
+def test_research_classification_checkpoint_converts_to_its_pooling_head(tmp_path, pooling):
+    fixture, architecture, kept, head_shapes = RESEARCH_HEADS[pooling]
+    src = research_copy(tmp_path, fixture)
+    state = {k: t for k, t in load_file(src / "model.safetensors").items() if k.startswith(kept)}
+    state.update(
+        _random_head(
+            torch.Generator().manual_seed(0), {**head_shapes, "classifier.weight": (3, 32), "classifier.bias": (3,)}
+        )
+    )
+    save_file(state, src / "model.safetensors")
+    config = json.loads((src / "config.json").read_text())
+    config.update(
+        architectures=[architecture], id2label={"0": "a", "1": "b", "2": "c"}, label2id={"a": 0, "b": 1, "c": 2}
+    )
+    (src / "config.json").write_text(json.dumps(config))
+
+    out = convert_research_checkpoint(src, tmp_path / "converted")
+    model = CogitoForSequenceClassification.from_pretrained(out).eval()
+    assert model.config.classifier_pooling == pooling and model.config.id2label == {0: "a", 1: "b", 2: "c"}
+    io = load_file(FIXTURES / f"research-{fixture}" / "io.safetensors")
+    with torch.no_grad():
+        got = model(input_ids=io["input_ids"], attention_mask=io["attention_mask"])
+        expected = _research_head_logits(pooling, state, io, heads=config["num_attention_heads"])
+    torch.testing.assert_close(got.concept_states, io["concept_states"], rtol=0, atol=1e-5)
+    torch.testing.assert_close(got.logits, expected, rtol=0, atol=1e-5)
+    assert got.logits.shape == (3, 3)

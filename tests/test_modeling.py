@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +14,23 @@ from cogito import CogitoConfig, CogitoForMaskedLM, CogitoForSequenceClassificat
 from cogito.configuration_cogito import research_architecture
 
 DECODERS = ["weighted", "perceiver", "perceiver_posonly"]
-POOLINGS = ["concept_attention", "mean", "via_decoder"]
+POOLINGS = ["concept_attention", "mean", "via_decoder", "cls_query_ffn", "decoder_dense_mean", "concept_weighted"]
+# What each pooling adds on top of the encoder (and the decoder, for the decoder-based ones).
+POOLING_HEADS = {
+    "concept_attention": {"pooler_query", "pooler_attention", "pooler_norm", "classifier"},
+    "cls_query_ffn": {
+        "pooler_query",
+        "pooler_query_norm",
+        "pooler_attention",
+        "pooler_ffn_norm",
+        "pooler_ffn",
+        "pooler_norm",
+        "classifier",
+    },
+    "decoder_dense_mean": {"pooler_dense", "classifier"},
+    "concept_weighted": {"pooler_scorer", "pooler_norm", "classifier"},
+}
+GLUE_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"
 
 
 def batch(config: CogitoConfig, batch_size: int = 3, seq_len: int = 12, seed: int = 0):
@@ -492,17 +509,62 @@ def test_mlm_checkpoint_loads_into_classifier_with_only_the_head_new(tmp_path, p
     classifier, info = CogitoForSequenceClassification.from_pretrained(
         tmp_path, num_labels=2, classifier_pooling=pooling, output_loading_info=True
     )
-    new_head = {"concept_attention": {"pooler_query", "pooler_attention", "pooler_norm", "classifier"}}.get(
-        pooling, {"classifier"}
-    )
+    new_head = POOLING_HEADS.get(pooling, {"classifier"})
     assert {key.split(".")[0] for key in info["missing_keys"]} == new_head
     assert {key.split(".")[0] for key in info["unexpected_keys"]} <= {"lm_head", "decoder"}
     mlm_state = mlm.state_dict()
     for name, tensor in classifier.state_dict().items():
-        if name.startswith("cogito.") or (pooling == "via_decoder" and name.startswith("decoder.")):
+        if name.startswith("cogito.") or (
+            pooling in ("via_decoder", "decoder_dense_mean") and name.startswith("decoder.")
+        ):
             torch.testing.assert_close(tensor, mlm_state[name], msg=name)
-    if pooling == "via_decoder":
+    if pooling in ("via_decoder", "decoder_dense_mean"):
         assert not any(key.startswith("decoder.") for key in info["unexpected_keys"])
+
+
+def _rte_slice(tokenizer, rows: int = 16) -> dict[str, torch.Tensor]:
+    import csv
+
+    with open(GLUE_DATA / "RTE" / "train.tsv", newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[:rows]
+    encoded = tokenizer(
+        [row["sentence1"].lower() for row in table],
+        [row["sentence2"].lower() for row in table],
+        truncation=True,
+        max_length=64,
+        padding=True,
+        return_tensors="pt",
+    )
+    labels = torch.tensor([int(row["label"] == "not_entailment") for row in table])
+    return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"], "labels": labels}
+
+
+@pytest.mark.skipif(not GLUE_DATA.is_dir(), reason=f"{GLUE_DATA} not present")
+@pytest.mark.parametrize("pooling", ["cls_query_ffn", "decoder_dense_mean", "concept_weighted"])
+def test_research_glue_heads_load_from_an_mlm_folder_and_train_on_rte(tmp_path, tiny_tokenizer, pooling):
+    decoder_type = "weighted" if pooling == "decoder_dense_mean" else "perceiver"
+    config = tiny_config(**research_architecture(decoder_type))
+    torch.manual_seed(0)
+    CogitoForMaskedLM(config).save_pretrained(tmp_path)
+    classifier, info = CogitoForSequenceClassification.from_pretrained(
+        tmp_path, num_labels=2, classifier_pooling=pooling, output_loading_info=True
+    )
+    assert {key.split(".")[0] for key in info["missing_keys"]} == POOLING_HEADS[pooling]
+    rte = _rte_slice(tiny_tokenizer)
+    optimizer = torch.optim.AdamW(classifier.parameters(), lr=1e-3)
+    classifier.train()
+    losses = []
+    for _ in range(40):
+        loss = classifier(**rte).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    classifier.eval()
+    with torch.no_grad():
+        final = classifier(**rte)
+    assert final.loss.item() < 0.8 * losses[0], losses
+    assert (final.logits.argmax(-1) == rte["labels"]).float().mean() >= 0.75
 
 
 def test_save_pretrained_writes_safetensors_and_reloads_identically(tmp_path):

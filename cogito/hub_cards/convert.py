@@ -1,12 +1,15 @@
 """Convert a research checkpoint (ksopyla/MrCogito, `model_type: concept_encoder`) into a Cogito folder.
 
 The research code saved its masked-LM models as `ConceptEncoderForMaskedLMPerceiver`,
-`...PerceiverPosOnly` and `...Weighted` with its own tensor names (fused `nn.MultiheadAttention`
-projections, `Wi`/`Wo`, `decoder_ffn.0`, ...); tied checkpoints lack `lm_head.weight`, as
-transformers 4 dropped tied keys. `convert_research_checkpoint` maps every tensor onto a
-`CogitoForMaskedLM` built with `research_architecture(...)`, refuses anything it cannot place,
-and writes a normal Cogito folder (config with `auto_map`, safetensors, both code files, the
-tokenizer when the checkpoint has one) whose masked-LM logits equal the research model's.
+`...PerceiverPosOnly` and `...Weighted`, and its GLUE models as
+`ConceptEncoderForSequenceClassification{Perceiver,Weighted,ViaDecoder}`, with its own tensor
+names (fused `nn.MultiheadAttention` projections, `Wi`/`Wo`, `decoder_ffn.0`, ...); tied
+checkpoints lack `lm_head.weight`, as transformers 4 dropped tied keys.
+`convert_research_checkpoint` maps every tensor onto a `CogitoForMaskedLM` (or a
+`CogitoForSequenceClassification` with the matching `classifier_pooling`) built with
+`research_architecture(...)`, refuses anything it cannot place, and writes a normal Cogito
+folder (config with `auto_map`, safetensors, both code files, the tokenizer when the checkpoint
+has one) whose outputs equal the research model's.
 """
 
 from __future__ import annotations
@@ -22,14 +25,22 @@ import torch
 
 from cogito._io import TOKENIZER_FILES
 from cogito.configuration_cogito import CogitoConfig, research_architecture
-from cogito.modeling_cogito import CogitoForMaskedLM
+from cogito.modeling_cogito import CogitoForMaskedLM, CogitoForSequenceClassification
 
 RESEARCH_MODEL_TYPE = "concept_encoder"
-# research architecture name -> Cogito decoder_type
+# research masked-LM architecture -> Cogito decoder_type
 RESEARCH_ARCHITECTURES: dict[str, str] = {
     "ConceptEncoderForMaskedLMPerceiver": "perceiver",
     "ConceptEncoderForMaskedLMPerceiverPosOnly": "perceiver_posonly",
     "ConceptEncoderForMaskedLMWeighted": "weighted",
+}
+# research classification architecture -> Cogito classifier_pooling. The research's
+# `...ForSequenceClassificationPerceiver` was a CLS-query head until Feb 2026 and a weighted
+# concept pooling after: its tensors tell which (`cls_query` or `concept_scorer.weight`).
+RESEARCH_CLASSIFIERS: dict[str, str | None] = {
+    "ConceptEncoderForSequenceClassificationPerceiver": None,
+    "ConceptEncoderForSequenceClassificationWeighted": "decoder_dense_mean",
+    "ConceptEncoderForSequenceClassificationViaDecoder": "via_decoder",
 }
 # Defaults of the research `ConceptEncoderConfig.__init__`, for keys a config.json may omit.
 RESEARCH_CONFIG_DEFAULTS: dict[str, object] = {
@@ -60,20 +71,43 @@ class ConversionError(ValueError):
     """A research checkpoint that cannot be converted; the message names what and why."""
 
 
-def cogito_config_from_research(research: dict) -> CogitoConfig:
-    """The `CogitoConfig` computing what the research model of this `config.json` dict computes."""
+def _classifier_pooling(architecture: str, tensor_names: set[str] | None) -> str:
+    pooling = RESEARCH_CLASSIFIERS[architecture]
+    if pooling is not None:
+        return pooling
+    if tensor_names is None or "concept_scorer.weight" in tensor_names:
+        return "concept_weighted"
+    if "cls_query" in tensor_names:
+        return "cls_query_ffn"
+    raise ConversionError(f"{architecture} checkpoint has neither cls_query nor concept_scorer.weight: unknown head")
+
+
+def cogito_config_from_research(research: dict, tensor_names: set[str] | None = None) -> CogitoConfig:
+    """The `CogitoConfig` computing what the research model of this `config.json` dict computes.
+
+    `tensor_names` (the checkpoint's) tells the two heads saved as
+    `ConceptEncoderForSequenceClassificationPerceiver` apart.
+    """
     model_type = research.get("model_type")
     if model_type != RESEARCH_MODEL_TYPE:
         raise ConversionError(
             f"not a research checkpoint: model_type is {model_type!r}, expected {RESEARCH_MODEL_TYPE!r}"
         )
     architectures = research.get("architectures") or []
-    known = [name for name in architectures if name in RESEARCH_ARCHITECTURES]
-    if len(architectures) != 1 or not known:
+    convertible = (*RESEARCH_ARCHITECTURES, *RESEARCH_CLASSIFIERS)
+    if len(architectures) != 1 or architectures[0] not in convertible:
         raise ConversionError(
-            f"unsupported research architecture {architectures!r}; convertible: {', '.join(RESEARCH_ARCHITECTURES)}"
+            f"unsupported research architecture {architectures!r}; convertible: {', '.join(convertible)}"
         )
-    decoder_type = RESEARCH_ARCHITECTURES[known[0]]
+    (name,) = architectures
+    pooling = None
+    if name in RESEARCH_ARCHITECTURES:
+        decoder_type = RESEARCH_ARCHITECTURES[name]
+    else:
+        pooling = _classifier_pooling(name, tensor_names)
+        decoder_type = "weighted" if pooling == "decoder_dense_mean" else "perceiver"
+        if decoder_type == "perceiver" and research.get("decoder_posonly", False):
+            decoder_type = "perceiver_posonly"
     values = {key: research.get(key, default) for key, default in RESEARCH_CONFIG_DEFAULTS.items()}
     if values["token_embedding_dim"] not in (None, values["hidden_size"]):
         raise ConversionError(
@@ -86,6 +120,20 @@ def cogito_config_from_research(research: dict) -> CogitoConfig:
     if decoder_type != "weighted":
         # The perceivers tie the output matrix only when the config asks; the weighted model never does.
         architecture["tie_word_embeddings"] = bool(values["tie_word_embeddings"])
+    if pooling is not None:
+        architecture["classifier_pooling"] = pooling
+        architecture["tie_word_embeddings"] = False  # no LM head
+        if pooling == "cls_query_ffn":
+            architecture["classifier_dropout"] = 0.0  # its classifier read the final norm directly
+        if pooling == "via_decoder":
+            architecture["decoder_output_norm"] = True  # the research's `pre_pool_norm`
+        if research.get("id2label"):
+            architecture["id2label"] = {int(index): label for index, label in research["id2label"].items()}
+            architecture["label2id"] = {label: int(index) for index, label in research["id2label"].items()}
+        if research.get("problem_type") is not None:
+            architecture["problem_type"] = research["problem_type"]
+        if "id2label" not in architecture and "num_labels" in research:
+            architecture["num_labels"] = research["num_labels"]
     architecture.update(
         vocab_size=values["vocab_size"],
         hidden_size=values["hidden_size"],
@@ -119,11 +167,20 @@ class _Move:
     research: str
     cogito: str
     chunk: int | None = None  # 0/1/2: the q/k/v block of an `in_proj_*` tensor
+    squeeze: bool = False  # drop a leading length-1 axis (the research's (1, 1, H) CLS query)
 
 
-def _plan(config: CogitoConfig) -> list[_Move]:
+def _plan(config: CogitoConfig, classification: bool) -> list[_Move]:
     """Every research tensor a checkpoint of `config` holds, and where it goes in Cogito."""
     moves: list[_Move] = []
+
+    def perceiver_decoder() -> None:
+        moves.append(_Move("decoder_query_embeddings.weight", "decoder.query_position_embeddings.weight"))
+        attention("decoder_cross_attn", "decoder.layers.0.attention")
+        affine("decoder_norm", "decoder.layers.0.query_norm")
+        affine("post_cross_norm", "decoder.layers.0.ffn_norm")
+        affine("decoder_ffn.0", "decoder.layers.0.ffn.up_proj")
+        affine("decoder_ffn.2", "decoder.layers.0.ffn.down_proj")
 
     def affine(research: str, cogito: str) -> None:  # Linear or LayerNorm
         moves.extend([_Move(f"{research}.weight", f"{cogito}.weight"), _Move(f"{research}.bias", f"{cogito}.bias")])
@@ -152,31 +209,51 @@ def _plan(config: CogitoConfig) -> list[_Move]:
             affine(f"{research}.pre_reverse_cross_norm", f"{cogito}.token_query_norm")
             attention(f"{research}.token_concept_attn", f"{cogito}.token_attention")
     affine("encoder.output_layer_norm", "cogito.norm")
+    if classification:
+        pooling = config.classifier_pooling
+        if pooling == "cls_query_ffn":
+            moves.append(_Move("cls_query", "pooler_query", squeeze=True))
+            affine("cls_norm", "pooler_query_norm")
+            attention("cls_cross_attn", "pooler_attention")
+            affine("cls_ffn.0", "pooler_ffn_norm")
+            affine("cls_ffn.1", "pooler_ffn.up_proj")
+            affine("cls_ffn.3", "pooler_ffn.down_proj")
+            affine("cls_final_norm", "pooler_norm")
+        elif pooling == "concept_weighted":
+            affine("concept_scorer", "pooler_scorer")
+            affine("pool_norm", "pooler_norm")
+        elif pooling == "decoder_dense_mean":
+            moves.append(_Move("concept_weights", "decoder.mixing_logits"))
+            affine("pre_classifier_projection.0", "decoder.norm")
+            affine("pre_classifier_projection.1", "pooler_dense")
+        else:  # via_decoder
+            perceiver_decoder()
+            affine("pre_pool_norm", "decoder.norm")
+        affine("classifier", "classifier")
+        return moves
     if config.decoder_type == "weighted":
         moves.append(_Move("concept_weights", "decoder.mixing_logits"))
         affine("pre_lm_projection.0", "decoder.norm")
         affine("pre_lm_projection.1", "lm_head.dense")
     else:
-        moves.append(_Move("decoder_query_embeddings.weight", "decoder.query_position_embeddings.weight"))
-        attention("decoder_cross_attn", "decoder.layers.0.attention")
-        affine("decoder_norm", "decoder.layers.0.query_norm")
-        affine("post_cross_norm", "decoder.layers.0.ffn_norm")
-        affine("decoder_ffn.0", "decoder.layers.0.ffn.up_proj")
-        affine("decoder_ffn.2", "decoder.layers.0.ffn.down_proj")
+        perceiver_decoder()
     if not config.tie_word_embeddings:
         moves.append(_Move("lm_head.weight", "lm_head.decoder.weight"))
     return moves
 
 
-def convert_research_state_dict(state: dict[str, torch.Tensor], config: CogitoConfig) -> dict[str, torch.Tensor]:
-    """Research tensors -> Cogito tensors for `config`; refuses missing or unexpected tensors by name."""
-    moves = _plan(config)
+def convert_research_state_dict(
+    state: dict[str, torch.Tensor], config: CogitoConfig, classification: bool = False
+) -> dict[str, torch.Tensor]:
+    """Research tensors -> Cogito tensors for `config` (a masked-LM checkpoint, or a classifier's
+    with `classification`); refuses missing or unexpected tensors by name."""
+    moves = _plan(config, classification)
     needed = {move.research for move in moves}
     # Tensors the research saved that Cogito derives: fixed sinusoidal codes, a tied output matrix.
     derived = set()
     if config.concept_position_type == "sinusoidal":
         derived.add("encoder.concept_position_emb")
-    if config.tie_word_embeddings:
+    if config.tie_word_embeddings and not classification:
         derived.add("lm_head.weight")
         if "lm_head.weight" in state and not torch.equal(
             state["lm_head.weight"], state.get("encoder.token_embeddings.weight", state["lm_head.weight"])
@@ -196,6 +273,8 @@ def convert_research_state_dict(state: dict[str, torch.Tensor], config: CogitoCo
         tensor = state[move.research]
         if move.chunk is not None:
             tensor = tensor.chunk(3, dim=0)[move.chunk]
+        if move.squeeze:
+            tensor = tensor.reshape(tensor.shape[1:])
         converted[move.cogito] = tensor.contiguous()
     return converted
 
@@ -235,7 +314,9 @@ def _resolve_source(src: str | os.PathLike[str]) -> Path:
         raise ConversionError(f"{src} is neither a local folder nor a downloadable Hub repo: {error}") from error
 
 
-def load_research_checkpoint(src: str | os.PathLike[str]) -> tuple[CogitoForMaskedLM, Path]:
+def load_research_checkpoint(
+    src: str | os.PathLike[str],
+) -> tuple[CogitoForMaskedLM | CogitoForSequenceClassification, Path]:
     """The Cogito model of a research checkpoint (folder or Hub repo id), and the folder read."""
     folder = _resolve_source(src)
     config_path = folder / "config.json"
@@ -245,9 +326,11 @@ def load_research_checkpoint(src: str | os.PathLike[str]) -> tuple[CogitoForMask
         research = json.loads(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ConversionError(f"{config_path} is not valid JSON: {error}") from error
-    config = cogito_config_from_research(research)
-    state = convert_research_state_dict(_read_state_dict(folder), config)
-    model = CogitoForMaskedLM(config)
+    research_state = _read_state_dict(folder)
+    config = cogito_config_from_research(research, set(research_state))
+    classification = (research.get("architectures") or [None])[0] in RESEARCH_CLASSIFIERS
+    state = convert_research_state_dict(research_state, config, classification)
+    model = (CogitoForSequenceClassification if classification else CogitoForMaskedLM)(config)
     expected = model.state_dict()
     wrong = [
         f"{name} {tuple(tensor.shape)} (expected {tuple(expected[name].shape)})"
@@ -257,7 +340,7 @@ def load_research_checkpoint(src: str | os.PathLike[str]) -> tuple[CogitoForMask
     if wrong:
         raise ConversionError(f"tensor shapes do not match the config: {', '.join(wrong)}")
     result = model.load_state_dict(state, strict=False)
-    tied = {"lm_head.decoder.weight"} if config.tie_word_embeddings else set()
+    tied = {"lm_head.decoder.weight"} if config.tie_word_embeddings and not classification else set()
     if set(result.missing_keys) - tied or result.unexpected_keys:
         raise ConversionError(
             f"internal mapping error: missing {result.missing_keys}, unexpected {result.unexpected_keys}"
@@ -300,6 +383,7 @@ def convert_research_checkpoint(src: str | os.PathLike[str], out: str | os.PathL
 
 __all__ = [
     "RESEARCH_ARCHITECTURES",
+    "RESEARCH_CLASSIFIERS",
     "ConversionError",
     "cogito_config_from_research",
     "convert_research_checkpoint",
