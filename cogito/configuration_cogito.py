@@ -24,6 +24,7 @@ DECODER_QUERY_POSITIONS = ("shared", "own")
 LM_HEAD_TYPES = ("transform", "linear", "dense_act")
 BIXT_PLACEMENTS = ("after_ffn", "after_cross_attention")
 MIXING_INITS = ("normal", "scaled")
+ATTENTION_INITS = ("normal", "xavier")
 
 
 def research_architecture(decoder_type: str) -> dict[str, object]:
@@ -54,6 +55,7 @@ def research_architecture(decoder_type: str) -> dict[str, object]:
         "initializer_range": 0.1,
         "concept_initializer_range": 0.2,
         "mixing_init": "scaled",
+        "attention_init": "xavier",
         "num_decoder_layers": 1,
         "tie_word_embeddings": not weighted,
     }
@@ -139,6 +141,11 @@ class CogitoConfig(PretrainedConfig):
             Initial mixing logits of the `weighted` decoder: `"normal"` (N(0, `initializer_range`))
             or `"scaled"` (N(0, 1/√C), the research's `randn / sqrt(C)`). Both start close to a
             uniform mix; the default keeps every weight matrix on one scale.
+        attention_init (`str`, defaults to `"normal"`):
+            Initial query/key/value projections: `"normal"` (N(0, `initializer_range`), like every
+            linear layer) or `"xavier"` (Xavier-uniform over the fused (3H, H) q/k/v matrix, the
+            init `nn.MultiheadAttention` gave the research models; output projections stay
+            N(0, `initializer_range`)).
 
         Layout choices. The defaults are Cogito's own layout; `research_architecture(decoder_type)`
         gives the values that reproduce the research models exactly (`cogito convert`).
@@ -210,6 +217,7 @@ class CogitoConfig(PretrainedConfig):
         layer_norm_eps: float = 1e-5,
         final_norm_eps: float | None = None,
         mixing_init: str = "normal",
+        attention_init: str = "normal",
         embedding_norm: bool = True,
         cross_attention_key_norm: bool = True,
         dropout_placement: str = "residual",
@@ -252,6 +260,7 @@ class CogitoConfig(PretrainedConfig):
         self.layer_norm_eps = layer_norm_eps
         self.final_norm_eps = final_norm_eps
         self.mixing_init = mixing_init
+        self.attention_init = attention_init
         self.embedding_norm = embedding_norm
         self.cross_attention_key_norm = cross_attention_key_norm
         self.dropout_placement = dropout_placement
@@ -313,6 +322,7 @@ class CogitoConfig(PretrainedConfig):
             ("lm_head_type", LM_HEAD_TYPES),
             ("bixt_placement", BIXT_PLACEMENTS),
             ("mixing_init", MIXING_INITS),
+            ("attention_init", ATTENTION_INITS),
         ):
             value = getattr(self, name)
             if value not in allowed:

@@ -126,6 +126,10 @@ def sinusoidal_codes(num: int, dim: int, device: torch.device, dtype: torch.dtyp
     return codes.to(dtype)
 
 
+class CogitoInputProjection(nn.Linear):
+    """A query, key or value projection: a Linear that `config.attention_init` initialises."""
+
+
 class CogitoAttention(nn.Module):
     """Multi-head attention for both self- and cross-attention.
 
@@ -140,9 +144,9 @@ class CogitoAttention(nn.Module):
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.scaling = self.head_dim**-0.5
         self.is_causal = False
-        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.q_proj = CogitoInputProjection(config.hidden_size, config.hidden_size)
+        self.k_proj = CogitoInputProjection(config.hidden_size, config.hidden_size)
+        self.v_proj = CogitoInputProjection(config.hidden_size, config.hidden_size)
         self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(
@@ -418,7 +422,12 @@ class CogitoPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
+        if isinstance(module, CogitoInputProjection) and self.config.attention_init == "xavier":
+            # nn.MultiheadAttention's init: Xavier-uniform over the fused (3H, H) q/k/v matrix.
+            bound = math.sqrt(6.0 / (module.in_features + 3 * module.out_features))
+            init.uniform_(module.weight, -bound, bound)
+            init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
             init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
                 init.zeros_(module.bias)

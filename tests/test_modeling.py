@@ -95,6 +95,7 @@ def test_config_reads_the_research_code_name_for_concept_count():
         ("mask_token_id", -1),
         ("final_norm_eps", 0.0),
         ("mixing_init", "xavier"),
+        ("attention_init", "kaiming"),
         ("embedding_norm", "no"),
         ("cross_attention_key_norm", 1),
         ("decoder_output_norm", None),
@@ -247,6 +248,20 @@ def test_init_table_mixing_logits_padding_row_and_concepts():
     assert scaled.decoder.mixing_logits.std().item() == pytest.approx(64**-0.5, rel=0.05)
     assert scaled.cogito.concepts.std().item() == pytest.approx(0.2, rel=0.1)
     assert torch.count_nonzero(normal.cogito.embeddings.token_embeddings.weight[config.pad_token_id]) == 0
+
+
+def test_xavier_attention_init_matches_a_fused_qkv_matrix_and_leaves_output_projections_normal():
+    torch.manual_seed(0)
+    model = CogitoForMaskedLM(tiny_config(hidden_size=128, attention_init="xavier", initializer_range=0.1))
+    bound = (6.0 / (4 * 128)) ** 0.5
+    for attention in (model.cogito.layers[0].cross_attention, model.decoder.layers[0].attention):
+        qkv = torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight])
+        assert qkv.abs().max().item() <= bound
+        assert qkv.std().item() == pytest.approx(bound / 3**0.5, rel=0.05)
+        assert torch.count_nonzero(attention.q_proj.bias) == 0
+        assert attention.o_proj.weight.std().item() == pytest.approx(0.1, rel=0.05)
+    normal = CogitoForMaskedLM(tiny_config(hidden_size=128, initializer_range=0.1))
+    assert normal.cogito.layers[0].cross_attention.q_proj.weight.std().item() == pytest.approx(0.1, rel=0.05)
 
 
 @pytest.mark.parametrize("model_class", [CogitoModel, CogitoForMaskedLM, CogitoForSequenceClassification])
@@ -539,6 +554,7 @@ def _rte_slice(tokenizer, rows: int = 16) -> dict[str, torch.Tensor]:
     return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"], "labels": labels}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not GLUE_DATA.is_dir(), reason=f"{GLUE_DATA} not present")
 @pytest.mark.parametrize("pooling", ["cls_query_ffn", "decoder_dense_mean", "concept_weighted"])
 def test_research_glue_heads_load_from_an_mlm_folder_and_train_on_rte(tmp_path, tiny_tokenizer, pooling):
@@ -554,7 +570,7 @@ def test_research_glue_heads_load_from_an_mlm_folder_and_train_on_rte(tmp_path, 
     optimizer = torch.optim.AdamW(classifier.parameters(), lr=1e-3)
     classifier.train()
     losses = []
-    for _ in range(40):
+    for _ in range(100):
         loss = classifier(**rte).loss
         optimizer.zero_grad()
         loss.backward()
@@ -563,8 +579,9 @@ def test_research_glue_heads_load_from_an_mlm_folder_and_train_on_rte(tmp_path, 
     classifier.eval()
     with torch.no_grad():
         final = classifier(**rte)
-    assert final.loss.item() < 0.8 * losses[0], losses
-    assert (final.logits.argmax(-1) == rte["labels"]).float().mean() >= 0.75
+    # It fits the slice: far below the 0.69 of guessing (the untrained encoder must learn too).
+    assert final.loss.item() < 0.3, losses
+    assert (final.logits.argmax(-1) == rte["labels"]).float().mean() >= 0.9
 
 
 def test_save_pretrained_writes_safetensors_and_reloads_identically(tmp_path):
