@@ -34,7 +34,9 @@ def research_architecture(decoder_type: str) -> dict[str, object]:
     checkpoints `cogito convert` reads. Combine with the run's sizes, e.g.
     `CogitoConfig(**research_architecture("perceiver"), hidden_size=512, ...)`. The research
     encoder LayerNorms use eps 1e-5 (its output norm 1e-12: `final_norm_eps`), its GELU is the
-    exact one, and its weighted decoder never ties the output matrix.
+    exact one, and its weighted decoder never ties the output matrix. Dropout probabilities are
+    the run's (the research default was 0.1 for `hidden_dropout_prob` and
+    `attention_probs_dropout_prob` alike; Cogito's attention default is 0).
     """
     if decoder_type not in DECODER_TYPES:
         raise ValueError(f"decoder_type must be one of {', '.join(DECODER_TYPES)}; got {decoder_type!r}")
