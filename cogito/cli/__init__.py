@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "glue": ("cogito.cli.glue", "fine-tune / evaluate on GLUE tasks"),
     "card": ("cogito.cli.card", "write model cards from the experiment log"),
     "push": ("cogito.cli.push", "publish a trained run to the Hugging Face Hub"),
+    "convert": ("cogito.cli.convert", "turn a research checkpoint (MrCogito) into a Cogito folder"),
     "demo": ("cogito.cli.demo", "the whole loop on the built-in corpus"),
     "bench": ("benchmarks/bench.py", "side-by-side speed/memory benchmark against BERT (source checkout)"),
 }
