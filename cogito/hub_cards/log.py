@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cogito._io import atomic_write_text
+from cogito.hub_cards.naming import objective_of
 
 # The project's run registry, relative to where the commands run.
 DEFAULT_LOG = Path("experiments") / "experiment_log.md"
@@ -139,6 +140,7 @@ class RunRecord:
     run_id: str
     date: dt.date | None = None
     decoder_type: str | None = None
+    objective: str | None = None
     hidden_size: int | None = None
     num_layers: int | None = None
     num_concepts: int | None = None
@@ -518,6 +520,7 @@ def _record(table: _Table, line: str, index: int, source: str) -> RunRecord:
         run_id=run_id,
         date=read("date", _parse_date),
         decoder_type=decoder_type_of(run_id),
+        objective=objective_of(run_id),
         hidden_size=hidden,
         num_layers=layers,
         num_concepts=concepts,
