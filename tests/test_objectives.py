@@ -369,9 +369,18 @@ def test_objective_flags_of_another_objective_are_refused():
     )
     with pytest.raises(ValueError, match="label_smoothing"):
         check_objective_arguments(data_args, training_args)
-    _, data_args, training_args, _ = parse_args(["--objective", "bert", "--output_dir", "x"])
+    data_args.objective = "bert"  # what a caller could pass; the command line refuses it (below)
     with pytest.raises(ValueError, match="mlm, mdlm, tsdae"):
         check_objective_arguments(data_args, training_args)
+
+
+def test_unknown_objective_on_the_command_line_is_a_one_line_usage_error(capsys):
+    from cogito.training.pretrain import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--objective", "bert", "--output_dir", "x"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'bert'" in capsys.readouterr().err
 
 
 def test_run_id_log_row_and_card_name_the_objective(tmp_path):
@@ -404,3 +413,39 @@ def test_run_id_log_row_and_card_name_the_objective(tmp_path):
     assert "| NELBO per token (final) | 3.21 |" in card
     assert "masked diffusion" in card and "objective `mdlm`" in card
     assert "- mdlm" in card  # a tag
+
+
+@pytest.mark.slow
+def test_mdlm_pretrain_resumes_after_kill_and_writes_its_log_row_and_card(tmp_path, corpus_text_file):
+    """`cogito pretrain --objective mdlm` in a real process: SIGKILL mid-run, resume, log row, card."""
+    import json
+    import signal
+    import time
+
+    from test_pretrain import TINY, run_pretrain
+
+    from cogito.hub_cards.card import card_data_from_run, render_card
+    from cogito.hub_cards.log import read_log
+
+    out, log = tmp_path / "run", tmp_path / "log.md"
+    args = ["--objective", "mdlm", "--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "60"]
+    args += ["--save_steps", "10", "--experiment_log", log, *TINY]
+    process = run_pretrain(args, wait=False)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out / "checkpoint-20" / "trainer_state.json").exists():
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not (out / "cogito_summary.json").exists()
+    run_pretrain(args + ["--resume_from_checkpoint", "latest"])
+    summary = json.loads((out / "cogito_summary.json").read_text())
+    assert summary["global_step"] == 60 and "_mdlm_H32L2C8_" in summary["run_id"]
+    steps = [e["step"] for e in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in e]
+    assert steps == list(range(5, 61, 5))
+    config = json.loads((out / "config.json").read_text())
+    assert config["pretraining_objective"] == {"name": "mdlm", "noise_schedule": "linear", "t_min": 0.0}
+    (row,) = read_log(log)
+    assert row.objective == "mdlm" and row.mlm_loss == pytest.approx(summary["metrics"]["eval_loss"], abs=1e-3)
+    assert "NELBO" in row.conclusion
+    assert "| NELBO per token (final) |" in str(render_card(card_data_from_run(row, config=config)))

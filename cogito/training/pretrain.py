@@ -90,13 +90,18 @@ class DataArguments:
     objective: str = field(
         default="mlm",
         metadata={
-            "help": "Pretraining objective: " + "; ".join(f"{k} = {v.description}" for k, v in OBJECTIVES.items())
+            "help": "Pretraining objective: " + "; ".join(f"{k} = {v.description}" for k, v in OBJECTIVES.items()),
+            "choices": list(OBJECTIVES),
         },
     )
     mlm_probability: float = field(default=0.15, metadata={"help": "mlm: fraction of tokens chosen for prediction."})
     whole_word_masking: bool = field(default=False, metadata={"help": "mlm: mask every piece of a chosen word."})
     noise_schedule: str = field(
-        default="linear", metadata={"help": "mdlm: noise schedule, one of " + ", ".join(NOISE_SCHEDULES) + "."}
+        default="linear",
+        metadata={
+            "help": "mdlm: noise schedule, one of " + ", ".join(NOISE_SCHEDULES) + ".",
+            "choices": NOISE_SCHEDULES,
+        },
     )
     t_min: float = field(
         default=0.0,
