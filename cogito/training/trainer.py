@@ -1,4 +1,6 @@
-"""Masked-LM pretraining through the Hugging Face `Trainer`, with concept regularisers.
+"""Pretraining through the Hugging Face `Trainer`, with concept regularisers.
+
+The task loss comes from the pretraining objective (`cogito.training.objectives`: mlm, mdlm, tsdae).
 
 `CogitoTrainer` adds the weighted concept regularisers of `cogito.training.losses` to the model's task
 loss, reading the `concept_states` the model already returns (no second forward pass); it logs
