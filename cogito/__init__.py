@@ -12,7 +12,7 @@ from transformers import (
     AutoModelForSequenceClassification,
 )
 
-from cogito.configuration_cogito import CogitoConfig
+from cogito.configuration_cogito import CogitoConfig, research_architecture
 from cogito.modeling_cogito import (
     CogitoForMaskedLM,
     CogitoForSequenceClassification,
@@ -38,4 +38,5 @@ __all__ = [
     "CogitoModel",
     "CogitoForMaskedLM",
     "CogitoForSequenceClassification",
+    "research_architecture",
 ]

@@ -10,7 +10,58 @@ from transformers import PretrainedConfig
 
 DECODER_TYPES = ("weighted", "perceiver", "perceiver_posonly")
 CONCEPT_POSITION_TYPES = ("none", "sinusoidal", "learned")
-CLASSIFIER_POOLINGS = ("concept_attention", "mean", "via_decoder")
+CLASSIFIER_POOLINGS = (
+    "concept_attention",
+    "mean",
+    "via_decoder",
+    "cls_query_ffn",
+    "decoder_dense_mean",
+    "concept_weighted",
+)
+DROPOUT_PLACEMENTS = ("residual", "ffn")
+DECODER_FFN_TYPES = ("gated", "mlp")
+DECODER_QUERY_POSITIONS = ("shared", "own")
+LM_HEAD_TYPES = ("transform", "linear", "dense_act")
+BIXT_PLACEMENTS = ("after_ffn", "after_cross_attention")
+MIXING_INITS = ("normal", "scaled")
+ATTENTION_INITS = ("normal", "xavier")
+
+
+def research_architecture(decoder_type: str) -> dict[str, object]:
+    """Field values with which a `CogitoConfig` computes what the research code computes.
+
+    The research code is ksopyla/MrCogito (`nn/concept_encoder*.py`, commit bcf06ad), whose
+    checkpoints `cogito convert` reads. Combine with the run's sizes, e.g.
+    `CogitoConfig(**research_architecture("perceiver"), hidden_size=512, ...)`. The research
+    encoder LayerNorms use eps 1e-5 (its output norm 1e-12: `final_norm_eps`), its GELU is the
+    exact one, and its weighted decoder never ties the output matrix. Dropout probabilities are
+    the run's (the research default was 0.1 for `hidden_dropout_prob` and
+    `attention_probs_dropout_prob` alike; Cogito's attention default is 0).
+    """
+    if decoder_type not in DECODER_TYPES:
+        raise ValueError(f"decoder_type must be one of {', '.join(DECODER_TYPES)}; got {decoder_type!r}")
+    weighted = decoder_type == "weighted"
+    return {
+        "decoder_type": decoder_type,
+        "embedding_norm": False,
+        "cross_attention_key_norm": False,
+        "dropout_placement": "ffn",
+        "decoder_ffn_type": "mlp",
+        "decoder_query_positions": "own",
+        "decoder_output_norm": weighted,
+        "lm_head_type": "dense_act" if weighted else "linear",
+        "bixt_placement": "after_cross_attention",
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-5,
+        "final_norm_eps": 1e-12,
+        "initializer_range": 0.1,
+        "concept_initializer_range": 0.2,
+        "mixing_init": "scaled",
+        "attention_init": "xavier",
+        "num_decoder_layers": 1,
+        "tie_word_embeddings": not weighted,
+    }
+
 
 # One folder serves every Auto class: `save_pretrained` alone would only record the class saved.
 DEFAULT_AUTO_MAP = {
@@ -65,8 +116,13 @@ class CogitoConfig(PretrainedConfig):
             Cross-attention blocks in the perceiver decoders (unused by `"weighted"`).
         classifier_pooling (`str`, defaults to `"concept_attention"`):
             Sequence-classification pooling: `"concept_attention"` (a learned query attends to the
-            concepts), `"mean"` (mean of the concepts) or `"via_decoder"` (run the pretrained
-            decoder over the tokens and mean-pool its outputs).
+            concepts), `"mean"` (mean of the concepts), `"via_decoder"` (run the pretrained
+            decoder over the tokens and mean-pool its outputs), or the research's GLUE heads:
+            `"cls_query_ffn"` (a CLS query attends to the concepts, then an MLP block and a
+            LayerNorm; the research used no dropout before its classifier: `classifier_dropout=0`),
+            `"decoder_dense_mean"` (the decoder's outputs through Linear → act → dropout, then
+            mean-pooled; the research's weighted head) and `"concept_weighted"` (softmax-weighted
+            sum of the concepts by a learned score, then a LayerNorm).
         hidden_dropout_prob (`float`, defaults to 0.1):
             Dropout on embeddings and residual branches.
         attention_probs_dropout_prob (`float`, defaults to 0.0):
@@ -80,6 +136,57 @@ class CogitoConfig(PretrainedConfig):
             nearly orthogonal rather than as one small cluster.
         layer_norm_eps (`float`, defaults to 1e-5):
             Epsilon of every LayerNorm.
+        final_norm_eps (`float`, *optional*):
+            Epsilon of the encoder's output LayerNorm; `None` means `layer_norm_eps` (the research
+            code used 1e-12 there).
+        mixing_init (`str`, defaults to `"normal"`):
+            Initial mixing logits of the `weighted` decoder: `"normal"` (N(0, `initializer_range`))
+            or `"scaled"` (N(0, 1/√C), the research's `randn / sqrt(C)`). Both start close to a
+            uniform mix; the default keeps every weight matrix on one scale.
+        attention_init (`str`, defaults to `"normal"`):
+            Initial query/key/value projections: `"normal"` (N(0, `initializer_range`), like every
+            linear layer) or `"xavier"` (Xavier-uniform over the fused (3H, H) q/k/v matrix, the
+            init `nn.MultiheadAttention` gave the research models; output projections stay
+            N(0, `initializer_range`)).
+
+        Layout choices. The defaults are Cogito's own layout; `research_architecture(decoder_type)`
+        gives the values that reproduce the research models exactly (`cogito convert`).
+
+        embedding_norm (`bool`, defaults to `True`):
+            LayerNorm over token + position embeddings. Kept on by default: the tokens then enter
+            every cross-attention on the scale of the normalised concepts (research: off, raw sums).
+        cross_attention_key_norm (`bool`, defaults to `True`):
+            LayerNorm the keys/values of the cross-attentions (the tokens for concepts ← tokens,
+            the concepts for BiXT's tokens ← concepts). On by default, as pre-norm on both sides
+            keeps static token states from dominating the residual stream (research: off).
+        dropout_placement (`str`, defaults to `"residual"`):
+            Where `hidden_dropout_prob` acts besides the embeddings: `"residual"` (on every
+            attention and feed-forward branch before it is added back, as in BERT/nanoGPT) or
+            `"ffn"` (only in the feed-forward blocks: on the gated FFN's inner activation, after
+            the plain MLP's output — the research layout). Attention probabilities always use
+            `attention_probs_dropout_prob`. The default regularises every branch.
+        decoder_ffn_type (`str`, defaults to `"gated"`):
+            Feed-forward block of the perceiver decoders: `"gated"` (GLU, as in the encoder; better
+            per parameter, Shazeer 2020) or `"mlp"` (Linear → act → Linear, the research decoder).
+        decoder_query_positions (`str`, *optional*):
+            Position embeddings of the `perceiver` decoder's queries: `"shared"` (the encoder's
+            embedding output, token + position, normalised; no extra table) or `"own"` (raw token
+            embedding + a decoder position table, the research layout). `perceiver_posonly`
+            always has its own table (`None` picks `"own"` for it, else `"shared"`).
+        decoder_output_norm (`bool`, defaults to `True`):
+            LayerNorm on the decoder's output states. Research: off for the perceiver decoders,
+            on for `weighted` (the LayerNorm that opens its LM projection).
+        lm_head_type (`str`, defaults to `"transform"`):
+            Masked-LM head: `"transform"` (Linear → act → LayerNorm → vocabulary projection with a
+            bias, BERT's head), `"linear"` (the vocabulary projection alone, no bias; the research
+            perceivers) or `"dense_act"` (Linear → act → dropout → vocabulary projection without
+            bias; the research weighted decoder, untied). The projection is tied to the token
+            embeddings when `tie_word_embeddings`; `"linear"` can tie only when
+            `token_embedding_dim` equals `hidden_size`.
+        bixt_placement (`str`, defaults to `"after_ffn"`):
+            With `use_bixt`, where the tokens ← concepts attention sits in a layer: `"after_ffn"`
+            (after the concept block, followed by a token FFN, as in BiXT) or
+            `"after_cross_attention"` (right after concepts ← tokens, no token FFN: the research).
         tie_word_embeddings (`bool`, defaults to `True`):
             Share the masked-LM output matrix with the token embeddings.
         pad_token_id (`int`, defaults to 0), cls_token_id, sep_token_id, mask_token_id (`int`, *optional*):
@@ -110,6 +217,17 @@ class CogitoConfig(PretrainedConfig):
         initializer_range: float = 0.02,
         concept_initializer_range: float = 1.0,
         layer_norm_eps: float = 1e-5,
+        final_norm_eps: float | None = None,
+        mixing_init: str = "normal",
+        attention_init: str = "normal",
+        embedding_norm: bool = True,
+        cross_attention_key_norm: bool = True,
+        dropout_placement: str = "residual",
+        decoder_ffn_type: str = "gated",
+        decoder_query_positions: str | None = None,
+        decoder_output_norm: bool = True,
+        lm_head_type: str = "transform",
+        bixt_placement: str = "after_ffn",
         tie_word_embeddings: bool = True,
         pad_token_id: int | None = 0,
         cls_token_id: int | None = None,
@@ -142,6 +260,19 @@ class CogitoConfig(PretrainedConfig):
         self.initializer_range = initializer_range
         self.concept_initializer_range = concept_initializer_range
         self.layer_norm_eps = layer_norm_eps
+        self.final_norm_eps = final_norm_eps
+        self.mixing_init = mixing_init
+        self.attention_init = attention_init
+        self.embedding_norm = embedding_norm
+        self.cross_attention_key_norm = cross_attention_key_norm
+        self.dropout_placement = dropout_placement
+        self.decoder_ffn_type = decoder_ffn_type
+        if decoder_query_positions is None:
+            decoder_query_positions = "own" if decoder_type == "perceiver_posonly" else "shared"
+        self.decoder_query_positions = decoder_query_positions
+        self.decoder_output_norm = decoder_output_norm
+        self.lm_head_type = lm_head_type
+        self.bixt_placement = bixt_placement
         self.tie_word_embeddings = tie_word_embeddings
         self.pad_token_id = pad_token_id
         self.cls_token_id = cls_token_id
@@ -187,6 +318,13 @@ class CogitoConfig(PretrainedConfig):
             ("decoder_type", DECODER_TYPES),
             ("concept_position_type", CONCEPT_POSITION_TYPES),
             ("classifier_pooling", CLASSIFIER_POOLINGS),
+            ("dropout_placement", DROPOUT_PLACEMENTS),
+            ("decoder_ffn_type", DECODER_FFN_TYPES),
+            ("decoder_query_positions", DECODER_QUERY_POSITIONS),
+            ("lm_head_type", LM_HEAD_TYPES),
+            ("bixt_placement", BIXT_PLACEMENTS),
+            ("mixing_init", MIXING_INITS),
+            ("attention_init", ATTENTION_INITS),
         ):
             value = getattr(self, name)
             if value not in allowed:
@@ -209,8 +347,29 @@ class CogitoConfig(PretrainedConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"CogitoConfig.{name} must be a positive number, got {value!r}")
-        if not isinstance(self.use_bixt, bool):
-            raise ValueError(f"CogitoConfig.use_bixt must be True or False, got {self.use_bixt!r}")
+        if self.final_norm_eps is not None and (
+            isinstance(self.final_norm_eps, bool)
+            or not isinstance(self.final_norm_eps, (int, float))
+            or self.final_norm_eps <= 0
+        ):
+            raise ValueError(
+                f"CogitoConfig.final_norm_eps must be None or a positive number, got {self.final_norm_eps!r}"
+            )
+        for name in ("use_bixt", "embedding_norm", "cross_attention_key_norm", "decoder_output_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"CogitoConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        if self.decoder_type == "perceiver_posonly" and self.decoder_query_positions != "own":
+            raise ValueError(
+                "CogitoConfig.decoder_query_positions must be 'own' with decoder_type 'perceiver_posonly' "
+                "(its queries are positions alone, from the decoder's own table); "
+                f"got {self.decoder_query_positions!r}"
+            )
+        if self.lm_head_type == "linear" and self.tie_word_embeddings and self.embedding_dim != self.hidden_size:
+            raise ValueError(
+                f"CogitoConfig.lm_head_type 'linear' cannot be tied to a token embedding of width "
+                f"token_embedding_dim={self.token_embedding_dim} != hidden_size={self.hidden_size}; set "
+                "tie_word_embeddings=False or use lm_head_type 'transform' or 'dense_act'"
+            )
         for name in ("pad_token_id", "cls_token_id", "sep_token_id", "mask_token_id"):
             value = getattr(self, name)
             if value is not None and (
@@ -222,4 +381,4 @@ class CogitoConfig(PretrainedConfig):
                 )
 
 
-__all__ = ["CogitoConfig"]
+__all__ = ["CogitoConfig", "research_architecture"]

@@ -126,6 +126,10 @@ def sinusoidal_codes(num: int, dim: int, device: torch.device, dtype: torch.dtyp
     return codes.to(dtype)
 
 
+class CogitoInputProjection(nn.Linear):
+    """A query, key or value projection: a Linear that `config.attention_init` initialises."""
+
+
 class CogitoAttention(nn.Module):
     """Multi-head attention for both self- and cross-attention.
 
@@ -140,9 +144,9 @@ class CogitoAttention(nn.Module):
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.scaling = self.head_dim**-0.5
         self.is_causal = False
-        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.q_proj = CogitoInputProjection(config.hidden_size, config.hidden_size)
+        self.k_proj = CogitoInputProjection(config.hidden_size, config.hidden_size)
+        self.v_proj = CogitoInputProjection(config.hidden_size, config.hidden_size)
         self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(
@@ -178,18 +182,48 @@ class CogitoAttention(nn.Module):
         return self.o_proj(output), (weights if output_attentions else None)
 
 
-class CogitoGatedFeedForward(nn.Module):
-    """Gated feed-forward block (GLU variants, Shazeer 2020): act(x W_g) * (x W_u), then W_o."""
+def branch_dropouts(config: CogitoConfig) -> tuple[float, float]:
+    """`(residual, ffn)` dropout probabilities for `config.dropout_placement`."""
+    if config.dropout_placement == "ffn":
+        return 0.0, config.hidden_dropout_prob
+    return config.hidden_dropout_prob, 0.0
 
-    def __init__(self, config: CogitoConfig):
+
+class CogitoGatedFeedForward(nn.Module):
+    """Gated feed-forward block (GLU variants, Shazeer 2020): act(x W_g) * (x W_u), then W_o.
+
+    `dropout` acts on the gated inner activation (T5's placement).
+    """
+
+    def __init__(self, config: CogitoConfig, dropout: float = 0.0):
         super().__init__()
         self.gate_up_proj = nn.Linear(config.hidden_size, 2 * config.intermediate_size)
         self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size)
         self.act = ACT2FN[config.hidden_act]
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_up_proj(hidden_states).chunk(2, dim=-1)
-        return self.down_proj(self.act(gate) * up)
+        return self.down_proj(self.dropout(self.act(gate) * up))
+
+
+class CogitoFeedForward(nn.Module):
+    """Plain two-layer MLP: Linear → act → Linear; `dropout` acts on its output (BERT's placement)."""
+
+    def __init__(self, config: CogitoConfig, dropout: float = 0.0):
+        super().__init__()
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.down_proj(self.act(self.up_proj(hidden_states))))
+
+
+def optional_norm(enabled: bool, config: CogitoConfig) -> nn.Module:
+    """A LayerNorm, or a parameter-free identity when the layout has no norm there."""
+    return nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if enabled else nn.Identity()
 
 
 class CogitoEmbeddings(nn.Module):
@@ -205,40 +239,49 @@ class CogitoEmbeddings(nn.Module):
             else None
         )
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm = optional_norm(config.embedding_norm, config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings at the model width `(B, N, H)`, without positions."""
         tokens = self.token_embeddings(input_ids)
         if self.token_projection is not None:
             tokens = self.token_projection(tokens)
-        return self.dropout(self.norm(tokens + self.position_embeddings(position_ids)))
+        return tokens
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.norm(self.embed_tokens(input_ids) + self.position_embeddings(position_ids)))
 
 
 class CogitoEncoderLayer(GradientCheckpointingLayer):
     """One pre-norm layer: concepts ← tokens cross-attention, concept self-attention, gated FFN.
 
-    With `use_bixt` the tokens are then updated from the concepts (Hiller et al., BiXT, 2024).
+    With `use_bixt` the tokens are also updated from the concepts (Hiller et al., BiXT, 2024),
+    after the concept block (with a token FFN) or right after the cross-attention
+    (`config.bixt_placement`).
     """
 
     def __init__(self, config: CogitoConfig):
         super().__init__()
         eps = config.layer_norm_eps
+        residual_dropout, ffn_dropout = branch_dropouts(config)
         self.cross_query_norm = nn.LayerNorm(config.hidden_size, eps=eps)
-        self.cross_key_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+        self.cross_key_norm = optional_norm(config.cross_attention_key_norm, config)
         self.cross_attention = CogitoAttention(config)
         self.self_norm = nn.LayerNorm(config.hidden_size, eps=eps)
         self.self_attention = CogitoAttention(config)
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=eps)
-        self.ffn = CogitoGatedFeedForward(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.ffn = CogitoGatedFeedForward(config, ffn_dropout)
+        self.dropout = nn.Dropout(residual_dropout)
         self.use_bixt = config.use_bixt
+        self.bixt_after_ffn = config.bixt_placement == "after_ffn"
         if self.use_bixt:
             self.token_query_norm = nn.LayerNorm(config.hidden_size, eps=eps)
-            self.token_key_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+            self.token_key_norm = optional_norm(config.cross_attention_key_norm, config)
             self.token_attention = CogitoAttention(config)
-            self.token_ffn_norm = nn.LayerNorm(config.hidden_size, eps=eps)
-            self.token_ffn = CogitoGatedFeedForward(config)
+            if self.bixt_after_ffn:
+                self.token_ffn_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+                self.token_ffn = CogitoGatedFeedForward(config, ffn_dropout)
 
     def forward(
         self,
@@ -251,26 +294,34 @@ class CogitoEncoderLayer(GradientCheckpointingLayer):
             self.cross_query_norm(concepts), self.cross_key_norm(tokens), token_bias, output_attentions
         )
         concepts = concepts + self.dropout(update)
+        if self.use_bixt and not self.bixt_after_ffn:
+            tokens = self._update_tokens(tokens, concepts)
         normed = self.self_norm(concepts)
         concepts = concepts + self.dropout(self.self_attention(normed, normed)[0])
         concepts = concepts + self.dropout(self.ffn(self.ffn_norm(concepts)))
-        if self.use_bixt:
-            update = self.token_attention(self.token_query_norm(tokens), self.token_key_norm(concepts))[0]
-            tokens = tokens + self.dropout(update)
+        if self.use_bixt and self.bixt_after_ffn:
+            tokens = self._update_tokens(tokens, concepts)
             tokens = tokens + self.dropout(self.token_ffn(self.token_ffn_norm(tokens)))
         return concepts, tokens, cross_weights
 
+    def _update_tokens(self, tokens: torch.Tensor, concepts: torch.Tensor) -> torch.Tensor:
+        """BiXT's reverse path: tokens ← concepts cross-attention, O(N·C)."""
+        update = self.token_attention(self.token_query_norm(tokens), self.token_key_norm(concepts))[0]
+        return tokens + self.dropout(update)
+
 
 class CogitoDecoderLayer(GradientCheckpointingLayer):
-    """Perceiver-IO output block: queries ← concepts cross-attention, then a gated FFN."""
+    """Perceiver-IO output block: queries ← concepts cross-attention, then a gated FFN or an MLP."""
 
     def __init__(self, config: CogitoConfig):
         super().__init__()
+        residual_dropout, ffn_dropout = branch_dropouts(config)
         self.query_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.attention = CogitoAttention(config)
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.ffn = CogitoGatedFeedForward(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        ffn_class = CogitoGatedFeedForward if config.decoder_ffn_type == "gated" else CogitoFeedForward
+        self.ffn = ffn_class(config, ffn_dropout)
+        self.dropout = nn.Dropout(residual_dropout)
 
     def forward(self, queries: torch.Tensor, concepts: torch.Tensor) -> torch.Tensor:
         queries = queries + self.dropout(self.attention(self.query_norm(queries), concepts)[0])
@@ -283,6 +334,8 @@ class CogitoDecoder(nn.Module):
     - `weighted`: each position takes a learned softmax mix of the concepts.
     - `perceiver`: Perceiver-IO cross-attention (Jaegle et al. 2021) with queries = token
       embedding + position, so unmasked context also reaches the output through the query.
+      The position comes from the encoder's embeddings or the decoder's own table
+      (`config.decoder_query_positions`).
     - `perceiver_posonly`: queries = position only, so every token must pass through the concepts.
 
     Every position is decoded independently of the others, so callers may decode only the
@@ -292,13 +345,14 @@ class CogitoDecoder(nn.Module):
     def __init__(self, config: CogitoConfig):
         super().__init__()
         self.decoder_type = config.decoder_type
+        self.own_positions = self.decoder_type != "weighted" and config.decoder_query_positions == "own"
         if self.decoder_type == "weighted":
             self.mixing_logits = nn.Parameter(torch.empty(config.max_position_embeddings, config.concept_num))
         else:
-            if self.decoder_type == "perceiver_posonly":
+            if self.own_positions:
                 self.query_position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
             self.layers = nn.ModuleList(CogitoDecoderLayer(config) for _ in range(config.num_decoder_layers))
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm = optional_norm(config.decoder_output_norm, config)
 
     def forward(
         self,
@@ -311,33 +365,53 @@ class CogitoDecoder(nn.Module):
         if self.decoder_type == "weighted":
             mix = F.softmax(self.mixing_logits[position_ids], dim=-1, dtype=torch.float32)  # (B, K, C)
             return self.norm(torch.bmm(mix.to(concepts.dtype), concepts))  # (B, K, H)
-        if self.decoder_type == "perceiver":
-            queries = embeddings(input_ids, position_ids)  # (B, K, H)
-        else:
+        if self.decoder_type == "perceiver_posonly":
             queries = self.query_position_embeddings(position_ids)  # (B, K, H)
+        elif self.own_positions:
+            queries = embeddings.embed_tokens(input_ids) + self.query_position_embeddings(position_ids)  # (B, K, H)
+        else:
+            queries = embeddings(input_ids, position_ids)  # (B, K, H)
         for layer in self.layers:
             queries = layer(queries, concepts)
         return self.norm(queries)
 
 
 class CogitoLMHead(nn.Module):
-    """Transform to the embedding width, then score the vocabulary (tied to the token embeddings)."""
+    """Scores the vocabulary from decoder states; `config.lm_head_type` selects the layout.
+
+    - `transform`: Linear → act → LayerNorm → vocabulary projection with bias (BERT).
+    - `linear`: the vocabulary projection alone, no bias.
+    - `dense_act`: Linear → act → dropout → vocabulary projection without bias.
+
+    The vocabulary projection `decoder` is tied to the token embeddings when
+    `config.tie_word_embeddings`.
+    """
 
     def __init__(self, config: CogitoConfig):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.embedding_dim)
-        self.act = ACT2FN[config.hidden_act]
-        self.norm = nn.LayerNorm(config.embedding_dim, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.embedding_dim, config.vocab_size)
+        self.lm_head_type = config.lm_head_type
+        width = config.hidden_size if self.lm_head_type == "linear" else config.embedding_dim
+        if self.lm_head_type != "linear":
+            self.dense = nn.Linear(config.hidden_size, width)
+            self.act = ACT2FN[config.hidden_act]
+        if self.lm_head_type == "transform":
+            self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        elif self.lm_head_type == "dense_act":
+            self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.decoder = nn.Linear(width, config.vocab_size, bias=self.lm_head_type == "transform")
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.norm(self.act(self.dense(hidden_states))))
+        if self.lm_head_type == "transform":
+            hidden_states = self.norm(self.act(self.dense(hidden_states)))
+        elif self.lm_head_type == "dense_act":
+            hidden_states = self.dropout(self.act(self.dense(hidden_states)))
+        return self.decoder(hidden_states)
 
 
 class CogitoPreTrainedModel(PreTrainedModel):
     config_class = CogitoConfig
-    # `forward` takes **kwargs, so the Trainer would assume the loss is already normalised for
-    # gradient accumulation; only the masked-LM head (which uses num_items_in_batch) does that.
+    # Only the masked-LM head normalises its loss by `num_items_in_batch` (gradient accumulation);
+    # the Trainer passes it to the models that declare this.
     accepts_loss_kwargs = False
     base_model_prefix = "cogito"
     main_input_name = "input_ids"
@@ -348,12 +422,20 @@ class CogitoPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
+        if isinstance(module, CogitoInputProjection) and self.config.attention_init == "xavier":
+            # nn.MultiheadAttention's init: Xavier-uniform over the fused (3H, H) q/k/v matrix.
+            bound = math.sqrt(6.0 / (module.in_features + 3 * module.out_features))
+            init.uniform_(module.weight, -bound, bound)
+            init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
             init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             init.normal_(module.weight, mean=0.0, std=std)
+            # The padding row starts at zero (as in BERT); a loaded weight is left alone.
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
@@ -362,7 +444,9 @@ class CogitoPreTrainedModel(PreTrainedModel):
             if module.concept_position_embeddings is not None:
                 init.normal_(module.concept_position_embeddings, mean=0.0, std=std)
         elif isinstance(module, CogitoDecoder) and module.decoder_type == "weighted":
-            init.normal_(module.mixing_logits, mean=0.0, std=std)
+            # "scaled": the research's randn / sqrt(C)
+            mixing_std = self.config.concept_num**-0.5 if self.config.mixing_init == "scaled" else std
+            init.normal_(module.mixing_logits, mean=0.0, std=mixing_std)
         elif isinstance(module, CogitoForSequenceClassification) and module.pooler_query is not None:
             init.normal_(module.pooler_query, mean=0.0, std=std)
 
@@ -380,7 +464,8 @@ class CogitoModel(CogitoPreTrainedModel):
             else None
         )
         self.layers = nn.ModuleList(CogitoEncoderLayer(config) for _ in range(config.num_hidden_layers))
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        final_eps = config.final_norm_eps if config.final_norm_eps is not None else config.layer_norm_eps
+        self.norm = nn.LayerNorm(config.hidden_size, eps=final_eps)
         self.gradient_checkpointing = False
         self.post_init()
 
@@ -405,11 +490,14 @@ class CogitoModel(CogitoPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
     ) -> CogitoModelOutput | tuple:
+        # No `**kwargs`: a misspelt argument (`attenton_mask=`) raises a TypeError naming it.
+        # `token_type_ids` is accepted because BERT-style tokenizers and pipelines pass it; a
+        # concept encoder has no segment embeddings, so it does not change the output.
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
@@ -507,7 +595,7 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
-        **kwargs,
+        token_type_ids: torch.Tensor | None = None,
     ) -> CogitoMaskedLMOutput | tuple:
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         position_ids, encoded = self.cogito.encode(
@@ -618,22 +706,45 @@ def _classification_loss(config: CogitoConfig, logits: torch.Tensor, labels: tor
 class CogitoForSequenceClassification(CogitoPreTrainedModel):
     """Concept encoder + pooling + linear classifier (regression, single- or multi-label).
 
-    Pooling follows `config.classifier_pooling`: a learned query attending to the concepts, the
-    mean of the concepts, or the pretrained decoder's token outputs mean-pooled over real tokens
-    (`via_decoder`; its weights load from a masked-LM checkpoint).
+    Pooling follows `config.classifier_pooling`:
+
+    - `concept_attention`: a learned query attends to the concepts, then a LayerNorm.
+    - `mean`: the mean of the concepts.
+    - `via_decoder`: the pretrained decoder's token outputs, mean-pooled over real tokens.
+    - `cls_query_ffn`: the research's CLS-query head: a learned query (pre-norm) attends to the
+      concepts, a pre-norm MLP block, a final LayerNorm.
+    - `decoder_dense_mean`: the research's weighted mean-pool head: the decoder's token outputs,
+      Linear → act → dropout, mean-pooled over real tokens.
+    - `concept_weighted`: the research's weighted-concept pooling: a linear score per concept,
+      softmax over the concepts, their weighted sum, a LayerNorm.
+
+    Decoder weights load from a masked-LM checkpoint; every other pooling weight is new.
     """
 
     def __init__(self, config: CogitoConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.cogito = CogitoModel(config)
+        pooling = config.classifier_pooling
+        eps = config.layer_norm_eps
         self.pooler_query = None
-        if config.classifier_pooling == "concept_attention":
+        if pooling in ("concept_attention", "cls_query_ffn"):
             self.pooler_query = nn.Parameter(torch.empty(1, config.hidden_size))
             self.pooler_attention = CogitoAttention(config)
-            self.pooler_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        elif config.classifier_pooling == "via_decoder":
+            self.pooler_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+        if pooling == "cls_query_ffn":
+            self.pooler_query_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+            self.pooler_ffn_norm = nn.LayerNorm(config.hidden_size, eps=eps)
+            self.pooler_ffn = CogitoFeedForward(config, config.hidden_dropout_prob)
+        elif pooling in ("via_decoder", "decoder_dense_mean"):
             self.decoder = CogitoDecoder(config)
+        if pooling == "decoder_dense_mean":
+            self.pooler_dense = nn.Linear(config.hidden_size, config.hidden_size)
+            self.pooler_act = ACT2FN[config.hidden_act]
+            self.pooler_dropout = nn.Dropout(config.hidden_dropout_prob)
+        elif pooling == "concept_weighted":
+            self.pooler_scorer = nn.Linear(config.hidden_size, 1)
+            self.pooler_norm = nn.LayerNorm(config.hidden_size, eps=eps)
         dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
@@ -653,7 +764,17 @@ class CogitoForSequenceClassification(CogitoPreTrainedModel):
         if pooling == "concept_attention":
             query = self.pooler_query.unsqueeze(0).repeat(concepts.shape[0], 1, 1)  # (B, 1, H)
             return self.pooler_norm(self.pooler_attention(query, concepts)[0].squeeze(1))
+        if pooling == "cls_query_ffn":
+            query = self.pooler_query.unsqueeze(0).repeat(concepts.shape[0], 1, 1)  # (B, 1, H)
+            query = query + self.pooler_attention(self.pooler_query_norm(query), concepts)[0]
+            query = query + self.pooler_ffn(self.pooler_ffn_norm(query))
+            return self.pooler_norm(query.squeeze(1))  # (B, H)
+        if pooling == "concept_weighted":
+            weights = F.softmax(self.pooler_scorer(concepts), dim=1, dtype=torch.float32)  # (B, C, 1)
+            return self.pooler_norm((concepts * weights.to(concepts.dtype)).sum(dim=1))  # (B, H)
         hidden = self.decoder(concepts, input_ids, position_ids, self.cogito.embeddings)  # (B, N, H)
+        if pooling == "decoder_dense_mean":
+            hidden = self.pooler_dropout(self.pooler_act(self.pooler_dense(hidden)))
         if attention_mask is None:
             return hidden.mean(dim=1)
         weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (B, N, 1)
@@ -668,7 +789,7 @@ class CogitoForSequenceClassification(CogitoPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        token_type_ids: torch.Tensor | None = None,
     ) -> CogitoSequenceClassifierOutput | tuple:
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         position_ids, encoded = self.cogito.encode(

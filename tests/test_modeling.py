@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,9 +11,26 @@ import torch.nn.functional as F
 from conftest import tiny_config
 
 from cogito import CogitoConfig, CogitoForMaskedLM, CogitoForSequenceClassification, CogitoModel
+from cogito.configuration_cogito import research_architecture
 
 DECODERS = ["weighted", "perceiver", "perceiver_posonly"]
-POOLINGS = ["concept_attention", "mean", "via_decoder"]
+POOLINGS = ["concept_attention", "mean", "via_decoder", "cls_query_ffn", "decoder_dense_mean", "concept_weighted"]
+# What each pooling adds on top of the encoder (and the decoder, for the decoder-based ones).
+POOLING_HEADS = {
+    "concept_attention": {"pooler_query", "pooler_attention", "pooler_norm", "classifier"},
+    "cls_query_ffn": {
+        "pooler_query",
+        "pooler_query_norm",
+        "pooler_attention",
+        "pooler_ffn_norm",
+        "pooler_ffn",
+        "pooler_norm",
+        "classifier",
+    },
+    "decoder_dense_mean": {"pooler_dense", "classifier"},
+    "concept_weighted": {"pooler_scorer", "pooler_norm", "classifier"},
+}
+GLUE_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"
 
 
 def batch(config: CogitoConfig, batch_size: int = 3, seq_len: int = 12, seed: int = 0):
@@ -75,6 +93,17 @@ def test_config_reads_the_research_code_name_for_concept_count():
         ("use_bixt", "yes"),
         ("pad_token_id", 10_000),
         ("mask_token_id", -1),
+        ("final_norm_eps", 0.0),
+        ("mixing_init", "xavier"),
+        ("attention_init", "kaiming"),
+        ("embedding_norm", "no"),
+        ("cross_attention_key_norm", 1),
+        ("decoder_output_norm", None),
+        ("dropout_placement", "attention"),
+        ("decoder_ffn_type", "moe"),
+        ("decoder_query_positions", "rotary"),
+        ("lm_head_type", "mlp"),
+        ("bixt_placement", "before_cross_attention"),
     ],
 )
 def test_invalid_config_value_names_the_field(field, value):
@@ -87,6 +116,172 @@ def test_invalid_config_value_names_the_field(field, value):
 def test_invalid_choice_lists_the_allowed_values():
     with pytest.raises(ValueError, match="weighted, perceiver, perceiver_posonly"):
         tiny_config(decoder_type="linear")
+
+
+def test_position_only_decoder_refuses_shared_query_positions():
+    with pytest.raises(ValueError, match="decoder_query_positions must be 'own'.*'shared'"):
+        tiny_config(decoder_type="perceiver_posonly", decoder_query_positions="shared")
+    assert tiny_config(decoder_type="perceiver_posonly").decoder_query_positions == "own"
+    assert tiny_config(decoder_type="perceiver").decoder_query_positions == "shared"
+
+
+def test_linear_lm_head_cannot_tie_to_a_narrow_embedding():
+    with pytest.raises(ValueError, match="token_embedding_dim=16 != hidden_size=32"):
+        tiny_config(lm_head_type="linear", token_embedding_dim=16)
+    model = CogitoForMaskedLM(tiny_config(lm_head_type="linear", token_embedding_dim=16, tie_word_embeddings=False))
+    assert model.lm_head.decoder.weight.shape == (model.config.vocab_size, 32)
+
+
+def test_default_layout_keeps_its_modules_and_the_research_layout_drops_them():
+    default = dict(CogitoForMaskedLM(tiny_config(use_bixt=True)).named_parameters())
+    for name in (
+        "cogito.embeddings.norm.weight",
+        "cogito.layers.0.cross_key_norm.weight",
+        "cogito.layers.0.token_key_norm.weight",
+        "cogito.layers.0.token_ffn.gate_up_proj.weight",
+        "decoder.norm.weight",
+        "decoder.layers.0.ffn.gate_up_proj.weight",
+        "lm_head.dense.weight",
+        "lm_head.norm.weight",
+        "lm_head.decoder.bias",
+    ):
+        assert name in default, name
+    assert not any(name.startswith("decoder.query_position_embeddings") for name in default)
+    research = dict(
+        CogitoForMaskedLM(tiny_config(**research_architecture("perceiver"), use_bixt=True)).named_parameters()
+    )
+    assert not any(
+        part in name
+        for name in research
+        for part in ("embeddings.norm", "cross_key_norm", "token_key_norm", "token_ffn", "decoder.norm", "lm_head.")
+    ), sorted(research)
+    assert "decoder.query_position_embeddings.weight" in research
+    assert "decoder.layers.0.ffn.up_proj.weight" in research
+
+
+@pytest.mark.parametrize("decoder_type", DECODERS)
+def test_research_layout_sparse_loss_equals_dense_and_sdpa_equals_eager(decoder_type):
+    config = tiny_config(**research_architecture(decoder_type), use_bixt=decoder_type == "perceiver")
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
+    torch.manual_seed(0)
+    model = CogitoForMaskedLM(config).eval()
+    input_ids, attention_mask, labels = batch(config)
+    with torch.no_grad():
+        dense = model(input_ids, attention_mask=attention_mask).logits
+        sparse = model(input_ids, attention_mask=attention_mask, labels=labels)
+        model.config._attn_implementation = "eager"
+        eager = model(input_ids, attention_mask=attention_mask).logits
+    expected = F.cross_entropy(dense.reshape(-1, config.vocab_size), labels.reshape(-1))
+    torch.testing.assert_close(sparse.loss, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(eager, dense, rtol=1e-4, atol=1e-5)
+
+
+def test_research_lm_heads_have_no_vocabulary_bias_and_tie_as_asked():
+    perceiver = CogitoForMaskedLM(tiny_config(**research_architecture("perceiver")))
+    assert perceiver.lm_head.decoder.bias is None
+    assert perceiver.lm_head.decoder.weight is perceiver.cogito.embeddings.token_embeddings.weight
+    weighted = CogitoForMaskedLM(tiny_config(**research_architecture("weighted")))
+    assert weighted.lm_head.decoder.bias is None
+    assert weighted.lm_head.decoder.weight is not weighted.cogito.embeddings.token_embeddings.weight
+    assert weighted.lm_head.dropout.p == weighted.config.hidden_dropout_prob
+
+
+def test_own_decoder_positions_add_one_table_and_change_the_queries():
+    shared = CogitoForMaskedLM(tiny_config())
+    own = CogitoForMaskedLM(tiny_config(decoder_query_positions="own"))
+    assert own.num_parameters() - shared.num_parameters() == 64 * 32
+    own.load_state_dict(shared.state_dict(), strict=False)
+    input_ids, attention_mask, _ = batch(own.config)
+    with torch.no_grad():
+        assert not torch.allclose(
+            own.eval()(input_ids, attention_mask=attention_mask).logits,
+            shared.eval()(input_ids, attention_mask=attention_mask).logits,
+        )
+
+
+@pytest.mark.parametrize("placement, residual, ffn", [("residual", 0.3, 0.0), ("ffn", 0.0, 0.3)])
+def test_dropout_placement_puts_hidden_dropout_where_asked(placement, residual, ffn):
+    config = tiny_config(dropout_placement=placement, hidden_dropout_prob=0.3, decoder_ffn_type="mlp", use_bixt=True)
+    model = CogitoForMaskedLM(config)
+    layer, decoder_layer = model.cogito.layers[0], model.decoder.layers[0]
+    assert (layer.dropout.p, layer.ffn.dropout.p, layer.token_ffn.dropout.p) == (residual, ffn, ffn)
+    assert (decoder_layer.dropout.p, decoder_layer.ffn.dropout.p) == (residual, ffn)
+    assert model.cogito.embeddings.dropout.p == 0.3  # the embeddings keep theirs in both layouts
+    # The plain MLP drops its output (whole output units are zeroed only there).
+    model.train()
+    out = decoder_layer.ffn(torch.randn(16, 32))
+    assert bool((out == 0).any()) == bool(ffn)
+
+
+def test_bixt_after_cross_attention_updates_tokens_without_a_token_ffn():
+    config = tiny_config(use_bixt=True, bixt_placement="after_cross_attention")
+    model = CogitoModel(config).eval()
+    assert not hasattr(model.layers[0], "token_ffn")
+    input_ids, attention_mask, _ = batch(config)
+    out = model(input_ids, attention_mask=attention_mask)
+    assert not torch.allclose(out.token_hidden_states, model.embeddings(input_ids, torch.arange(12).expand(3, 12)))
+    # One layer by hand: the tokens read the concepts right after concepts <- tokens.
+    layer, tokens = model.layers[0], model.embeddings(input_ids, torch.arange(12).expand(3, 12))
+    concepts = model.initial_concepts(3, tokens.dtype)
+    from cogito.modeling_cogito import key_padding_bias
+
+    bias = key_padding_bias(attention_mask, tokens.dtype)
+    crossed = concepts + layer.cross_attention(layer.cross_query_norm(concepts), layer.cross_key_norm(tokens), bias)[0]
+    expected = tokens + layer.token_attention(layer.token_query_norm(tokens), layer.token_key_norm(crossed))[0]
+    torch.testing.assert_close(layer(concepts, tokens, bias)[1], expected)
+
+
+def test_init_table_mixing_logits_padding_row_and_concepts():
+    config = tiny_config(decoder_type="weighted", concept_num=64, max_position_embeddings=256)
+    torch.manual_seed(0)
+    normal = CogitoForMaskedLM(config)
+    scaled = CogitoForMaskedLM(
+        tiny_config(
+            decoder_type="weighted",
+            concept_num=64,
+            max_position_embeddings=256,
+            mixing_init="scaled",
+            concept_initializer_range=0.2,
+        )
+    )
+    assert normal.decoder.mixing_logits.std().item() == pytest.approx(0.02, rel=0.05)
+    assert scaled.decoder.mixing_logits.std().item() == pytest.approx(64**-0.5, rel=0.05)
+    assert scaled.cogito.concepts.std().item() == pytest.approx(0.2, rel=0.1)
+    assert torch.count_nonzero(normal.cogito.embeddings.token_embeddings.weight[config.pad_token_id]) == 0
+
+
+def test_xavier_attention_init_matches_a_fused_qkv_matrix_and_leaves_output_projections_normal():
+    torch.manual_seed(0)
+    model = CogitoForMaskedLM(tiny_config(hidden_size=128, attention_init="xavier", initializer_range=0.1))
+    bound = (6.0 / (4 * 128)) ** 0.5
+    for attention in (model.cogito.layers[0].cross_attention, model.decoder.layers[0].attention):
+        qkv = torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight])
+        assert qkv.abs().max().item() <= bound
+        assert qkv.std().item() == pytest.approx(bound / 3**0.5, rel=0.05)
+        assert torch.count_nonzero(attention.q_proj.bias) == 0
+        assert attention.o_proj.weight.std().item() == pytest.approx(0.1, rel=0.05)
+    normal = CogitoForMaskedLM(tiny_config(hidden_size=128, initializer_range=0.1))
+    assert normal.cogito.layers[0].cross_attention.q_proj.weight.std().item() == pytest.approx(0.1, rel=0.05)
+
+
+@pytest.mark.parametrize("model_class", [CogitoModel, CogitoForMaskedLM, CogitoForSequenceClassification])
+def test_forward_refuses_a_misspelt_argument_by_name_and_accepts_token_type_ids(model_class):
+    config = tiny_config(num_labels=2)
+    model = model_class(config).eval()
+    input_ids, attention_mask, _ = batch(config)
+    with pytest.raises(TypeError, match="attenton_mask"):
+        model(input_ids, attenton_mask=attention_mask)
+    with torch.no_grad():
+        plain = model(input_ids, attention_mask=attention_mask, return_dict=True)
+        with_types = model(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=torch.ones_like(input_ids),
+            output_attentions=False,
+            output_hidden_states=False,
+            return_dict=True,
+        )
+    torch.testing.assert_close(with_types[0], plain[0])
 
 
 # ---------------------------------------------------------------- shapes of every head
@@ -329,17 +524,64 @@ def test_mlm_checkpoint_loads_into_classifier_with_only_the_head_new(tmp_path, p
     classifier, info = CogitoForSequenceClassification.from_pretrained(
         tmp_path, num_labels=2, classifier_pooling=pooling, output_loading_info=True
     )
-    new_head = {"concept_attention": {"pooler_query", "pooler_attention", "pooler_norm", "classifier"}}.get(
-        pooling, {"classifier"}
-    )
+    new_head = POOLING_HEADS.get(pooling, {"classifier"})
     assert {key.split(".")[0] for key in info["missing_keys"]} == new_head
     assert {key.split(".")[0] for key in info["unexpected_keys"]} <= {"lm_head", "decoder"}
     mlm_state = mlm.state_dict()
     for name, tensor in classifier.state_dict().items():
-        if name.startswith("cogito.") or (pooling == "via_decoder" and name.startswith("decoder.")):
+        if name.startswith("cogito.") or (
+            pooling in ("via_decoder", "decoder_dense_mean") and name.startswith("decoder.")
+        ):
             torch.testing.assert_close(tensor, mlm_state[name], msg=name)
-    if pooling == "via_decoder":
+    if pooling in ("via_decoder", "decoder_dense_mean"):
         assert not any(key.startswith("decoder.") for key in info["unexpected_keys"])
+
+
+def _rte_slice(tokenizer, rows: int = 16) -> dict[str, torch.Tensor]:
+    import csv
+
+    with open(GLUE_DATA / "RTE" / "train.tsv", newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[:rows]
+    encoded = tokenizer(
+        [row["sentence1"].lower() for row in table],
+        [row["sentence2"].lower() for row in table],
+        truncation=True,
+        max_length=64,
+        padding=True,
+        return_tensors="pt",
+    )
+    labels = torch.tensor([int(row["label"] == "not_entailment") for row in table])
+    return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"], "labels": labels}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not GLUE_DATA.is_dir(), reason=f"{GLUE_DATA} not present")
+@pytest.mark.parametrize("pooling", ["cls_query_ffn", "decoder_dense_mean", "concept_weighted"])
+def test_research_glue_heads_load_from_an_mlm_folder_and_train_on_rte(tmp_path, tiny_tokenizer, pooling):
+    decoder_type = "weighted" if pooling == "decoder_dense_mean" else "perceiver"
+    config = tiny_config(**research_architecture(decoder_type))
+    torch.manual_seed(0)
+    CogitoForMaskedLM(config).save_pretrained(tmp_path)
+    classifier, info = CogitoForSequenceClassification.from_pretrained(
+        tmp_path, num_labels=2, classifier_pooling=pooling, output_loading_info=True
+    )
+    assert {key.split(".")[0] for key in info["missing_keys"]} == POOLING_HEADS[pooling]
+    rte = _rte_slice(tiny_tokenizer)
+    optimizer = torch.optim.AdamW(classifier.parameters(), lr=1e-3)
+    classifier.train()
+    losses = []
+    for _ in range(100):
+        loss = classifier(**rte).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    classifier.eval()
+    with torch.no_grad():
+        final = classifier(**rte)
+    # It fits the slice: far below the 0.69 of guessing (the untrained encoder must learn too).
+    assert final.loss.item() < 0.3, losses
+    assert (final.logits.argmax(-1) == rte["labels"]).float().mean() >= 0.9
 
 
 def test_save_pretrained_writes_safetensors_and_reloads_identically(tmp_path):

@@ -15,11 +15,13 @@ from pathlib import Path
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "smoke": ("cogito.cli.smoke", "build, save, reload and fill a mask with a tiny model"),
-    "pretrain": ("cogito.cli.pretrain", "masked-LM pretraining with concept regularisers"),
+    "pretrain": ("cogito.cli.pretrain", "pretraining (mlm, mdlm, tsdae) with concept regularisers"),
+    "generate": ("cogito.cli.generate", "fill the [MASK] slots of prompts by masked-diffusion unmasking"),
     "analyze": ("cogito.cli.analyze", "concept-geometry report and plots for a saved model"),
     "glue": ("cogito.cli.glue", "fine-tune / evaluate on GLUE tasks"),
     "card": ("cogito.cli.card", "write model cards from the experiment log"),
     "push": ("cogito.cli.push", "publish a trained run to the Hugging Face Hub"),
+    "convert": ("cogito.cli.convert", "turn a research checkpoint (MrCogito) into a Cogito folder"),
     "demo": ("cogito.cli.demo", "the whole loop on the built-in corpus"),
     "bench": ("benchmarks/bench.py", "side-by-side speed/memory benchmark against BERT (source checkout)"),
 }

@@ -23,6 +23,7 @@ from cogito.training.pretrain import (
     ExperimentArguments,
     ModelArguments,
     _dataset_label,
+    check_objective_arguments,
     pretrain,
 )
 from cogito.training.trainer import CogitoTrainingArguments, NonFiniteLossError
@@ -60,6 +61,7 @@ def parse_args(argv: list[str] | None):
         for name in _NONE_ABLE & {f.name for f in dataclasses.fields(arguments)}:
             if isinstance(getattr(arguments, name), str) and getattr(arguments, name).lower() == "none":
                 setattr(arguments, name, None)
+    check_objective_arguments(parsed[1], parsed[2])
     return parsed
 
 
@@ -101,10 +103,21 @@ def log_run(
         "Key GLUE Scores": "*Not evaluated*",
         "Speed (Steps/s)": f"{metrics['train_steps_per_second']:.2f}" if "train_steps_per_second" in metrics else "--",
         "WandB Link": f"[Link]({wandb_url})" if wandb_url else "--",
-        "Conclusion / Takeaway": "Pretrained with `cogito pretrain`.",
+        "Conclusion / Takeaway": f"Pretrained with `cogito pretrain --objective {data_args.objective}`"
+        + _objective_note(data_args)
+        + ".",
     }
     append_run(log_path, cells)
     return log_path
+
+
+def _objective_note(data_args: DataArguments) -> str:
+    if data_args.objective == "mdlm":
+        truncation = f", truncated at t_min={data_args.t_min:g}" if data_args.t_min > 0 else ""
+        return f" ({data_args.noise_schedule} schedule{truncation}); MLM Loss column = eval NELBO per token"
+    if data_args.objective == "tsdae":
+        return f" (deletion ratio {data_args.deletion_ratio:g}); MLM Loss column = eval reconstruction loss"
+    return ""
 
 
 def run_pretrain(

@@ -20,6 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from cogito.hub_cards.log import GLUE_METRICS, RunRecord, atomic_write_text
 from cogito.hub_cards.naming import repo_name_for_run
+from cogito.training.objectives import OBJECTIVES
 
 DEFAULT_NAMESPACE = "cogito"
 DEFAULT_MASK_TOKEN = "[MASK]"
@@ -217,6 +218,11 @@ def _losses_text(run: RunRecord) -> str:
     return text
 
 
+def _objective(run: RunRecord) -> str:
+    """The run's objective; the research log's run ids all name ``mlm``."""
+    return run.objective if run.objective in OBJECTIVES else "mlm"
+
+
 def _rank_text(run: RunRecord) -> str:
     rank = run.effective_rank
     if rank is None:
@@ -233,8 +239,9 @@ def _pretraining_table(data: CogitoCardData) -> str:
             ("Date", run.date.isoformat() if run.date else "not recorded"),
             ("Data", md(run.pretraining_data) if run.pretraining_data else "not recorded"),
             ("Epochs", _number(run.epochs)),
+            ("Objective", f"`{_objective(run)}`: {md(OBJECTIVES[_objective(run)].description)}"),
             ("Concept losses", _losses_text(run)),
-            ("MLM loss (final)", _number(run.mlm_loss)),
+            (f"{OBJECTIVES[_objective(run)].loss_name} (final)", _number(run.mlm_loss)),
             ("Effective rank", _rank_text(run)),
             ("Speed (steps/s)", _number(run.speed)),
             ("Machine", md(run.machine) if run.machine else "not recorded"),
@@ -257,7 +264,10 @@ def _glue_section(data: CogitoCardData) -> str:
 
 def _limitations(data: CogitoCardData) -> str:
     run = data.run
-    items = ["Pretrained with masked-language modelling only: fine-tune before using it for classification."]
+    items = [
+        f"Pretrained with {md(OBJECTIVES[_objective(run)].description)} only: fine-tune before using it for "
+        "classification."
+    ]
     rank = run.effective_rank
     if rank is None:
         items.append("Concept geometry was not measured for this run, so concept collapse cannot be ruled out.")
@@ -337,6 +347,7 @@ def _metadata(data: CogitoCardData) -> ModelCardData:
         "concept-encoder",
         *([run.decoder_type] if run.decoder_type else []),
         "masked-lm",
+        *([] if _objective(run) == "mlm" else [_objective(run)]),
         "cogito",
         *data.extra_tags,
     ]
@@ -362,8 +373,9 @@ def render_card(data: CogitoCardData) -> ModelCard:
         f"token states of the input, so each layer costs O(C·N) instead of O(N²). This model has "
         f"{_number(run.num_layers, 'an unrecorded number of')} layers of hidden size "
         f"{_number(run.hidden_size, 'unrecorded')}, "
-        f"and was pretrained as a masked language model with a `{run.decoder_type or 'unknown'}` decoder reading the "
-        f"concepts back to tokens. It is run {md(run.run_id)} of the Cogito experiment log."
+        f"and was pretrained by {md(OBJECTIVES[_objective(run)].description)} (objective "
+        f"`{_objective(run)}`) with a `{run.decoder_type or 'unknown'}` decoder reading the concepts back to "
+        f"tokens. It is run {md(run.run_id)} of the Cogito experiment log."
     )
     conclusion = md(run.conclusion) if run.conclusion else "No conclusion recorded."
     return ModelCard.from_template(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cogito._io import DEFAULT_LOG, RUN_FILE, atomic_write_text  # noqa: F401 (DEFAULT_LOG, RUN_FILE re-exported)
+from cogito.hub_cards.naming import objective_of
 from cogito.training.losses import CONCEPT_LOSSES, LOSS_WEIGHTINGS
 
 STANDARD_COLUMNS: tuple[str, ...] = (
@@ -136,6 +137,7 @@ class RunRecord:
     run_id: str
     date: dt.date | None = None
     decoder_type: str | None = None
+    objective: str | None = None
     hidden_size: int | None = None
     num_layers: int | None = None
     num_concepts: int | None = None
@@ -518,6 +520,7 @@ def _record(table: _Table, line: str, index: int, source: str) -> RunRecord:
         run_id=run_id,
         date=read("date", _parse_date),
         decoder_type=decoder_type_of(run_id),
+        objective=objective_of(run_id),
         hidden_size=hidden,
         num_layers=layers,
         num_concepts=concepts,

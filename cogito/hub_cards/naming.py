@@ -29,6 +29,12 @@ _HUB_NAME = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
 _MAX_NAME_LENGTH = 96
 
 
+def objective_of(run_id: str) -> str | None:
+    """The pretraining objective a run id names (``perceiver_mdlm_H512L6C128_...`` -> ``mdlm``)."""
+    match = _RUN_ID.match(run_id)
+    return match["objective"] if match else None
+
+
 def _slug(part: str, what: str) -> str:
     slug = re.sub(r"[^a-z0-9.]+", "-", part.strip().lower()).strip("-.")
     if not slug:

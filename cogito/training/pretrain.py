@@ -1,4 +1,4 @@
-"""Masked-LM pretraining of a concept encoder: the argument dataclasses and `pretrain()`.
+"""Pretraining of a concept encoder (MLM, MDLM or TSDAE): the argument dataclasses and `pretrain()`.
 
 The command line (`cogito pretrain`, `examples/run_mlm.py`, `python -m cogito.pretrain`) and the
 experiment-log row it writes live in `cogito.cli.pretrain`; this module imports no publishing code.
@@ -28,6 +28,14 @@ from transformers.utils import logging
 
 from cogito._io import DEFAULT_LOG, RUN_FILE, atomic_write_text
 from cogito.configuration_cogito import DECODER_TYPES, CogitoConfig
+from cogito.training.objectives import (
+    NOISE_SCHEDULES,
+    OBJECTIVES,
+    POSITION_ONLY_DECODERS,
+    build_objective,
+    check_objective,
+    objective_collator,
+)
 from cogito.training.trainer import (
     CogitoTrainer,
     CogitoTrainingArguments,
@@ -79,8 +87,30 @@ class DataArguments:
         metadata={"help": "Evaluation split of a Hub dataset (the research runs used Minipile's 'test')."},
     )
     max_seq_length: int = field(default=512, metadata={"help": "Tokens per example (packed blocks or truncation)."})
-    mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens chosen for prediction."})
-    whole_word_masking: bool = field(default=False, metadata={"help": "Mask every piece of a chosen word."})
+    objective: str = field(
+        default="mlm",
+        metadata={
+            "help": "Pretraining objective: " + "; ".join(f"{k} = {v.description}" for k, v in OBJECTIVES.items()),
+            "choices": list(OBJECTIVES),
+        },
+    )
+    mlm_probability: float = field(default=0.15, metadata={"help": "mlm: fraction of tokens chosen for prediction."})
+    whole_word_masking: bool = field(default=False, metadata={"help": "mlm: mask every piece of a chosen word."})
+    noise_schedule: str = field(
+        default="linear",
+        metadata={
+            "help": "mdlm: noise schedule, one of " + ", ".join(NOISE_SCHEDULES) + ".",
+            "choices": NOISE_SCHEDULES,
+        },
+    )
+    t_min: float = field(
+        default=0.0,
+        metadata={"help": "mdlm: draw t from (t_min, 1]; > 0 truncates the NELBO (reported in the log)."},
+    )
+    mdlm_eval_samples: int = field(
+        default=1, metadata={"help": "mdlm: noise levels per validation sequence in the deterministic eval NELBO."}
+    )
+    deletion_ratio: float = field(default=0.6, metadata={"help": "tsdae: fraction of tokens deleted from the input."})
     line_by_line: bool = field(
         default=False,
         metadata={"help": "One example per line, truncated, instead of packing (packing loses no tail)."},
@@ -103,10 +133,11 @@ class ExperimentArguments:
     )
 
 
-def run_id_for(config: CogitoConfig, now: datetime | None = None) -> str:
-    """`{decoder}_mlm_H{H}L{L}C{C}[_E{token dim}][_cpos{type}]_{YYYYmmdd_HHMMSS}`."""
+def run_id_for(config: CogitoConfig, now: datetime | None = None, objective: str = "mlm") -> str:
+    """`{decoder}_{objective}_H{H}L{L}C{C}[_E{token dim}][_cpos{type}]_{YYYYmmdd_HHMMSS}`."""
     stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
-    name = f"{config.decoder_type}_mlm_H{config.hidden_size}L{config.num_hidden_layers}C{config.concept_num}"
+    check_objective(objective)
+    name = f"{config.decoder_type}_{objective}_H{config.hidden_size}L{config.num_hidden_layers}C{config.concept_num}"
     if config.token_embedding_dim is not None and config.token_embedding_dim != config.hidden_size:
         name += f"_E{config.token_embedding_dim}"
     if config.concept_position_type != "none":
@@ -222,7 +253,6 @@ def pretrain(
     from cogito.data.text import (
         load_or_train_tokenizer,
         load_text_datasets,
-        mlm_collator,
         padding_fraction,
         tokenize_for_mlm,
     )
@@ -230,6 +260,7 @@ def pretrain(
 
     if model_args.decoder_type not in DECODER_TYPES:
         raise ValueError(f"--decoder_type must be one of {', '.join(DECODER_TYPES)}; got {model_args.decoder_type!r}")
+    check_objective_arguments(data_args, training_args)
     if model_args.model_name_or_path is not None:
         # The checkpoint defines the architecture and tokenizer: size flags would be ignored.
         defaults = ModelArguments()
@@ -308,6 +339,23 @@ def pretrain(
             f"--max_seq_length {data_args.max_seq_length} exceeds the model's max_position_embeddings="
             f"{config.max_position_embeddings}"
         )
+    if data_args.objective == "tsdae" and config.decoder_type not in POSITION_ONLY_DECODERS:
+        raise ValueError(
+            f"--objective tsdae reconstructs the whole text from the concepts, which needs a position-only "
+            f"decoder ({' or '.join(POSITION_ONLY_DECODERS)}); the model's decoder_type is {config.decoder_type!r}: "
+            "pass --decoder_type perceiver_posonly"
+        )
+    objective = build_objective(
+        data_args.objective,
+        tokenizer,
+        noise_schedule=data_args.noise_schedule,
+        t_min=data_args.t_min,
+        deletion_ratio=data_args.deletion_ratio,
+        eval_samples=data_args.mdlm_eval_samples,
+        seed=training_args.seed,
+    )
+    # Saved in config.json beside the architecture: how the weights were trained (generate reads the schedule).
+    config.pretraining_objective = objective.config_record()
 
     tokenized = tokenize_for_mlm(
         raw,
@@ -339,7 +387,7 @@ def pretrain(
             f"a {training_args.world_size}-process run needs --output_dir: the processes cannot agree on "
             "a timestamped runs/<run id> folder by themselves"
         )
-    run_id = previous_run.get("run_id") or run_id_for(config)
+    run_id = previous_run.get("run_id") or run_id_for(config, objective=data_args.objective)
     output_dir = output_dir or Path("runs") / run_id
     training_args.output_dir = str(output_dir)
     training_args.run_name = training_args.run_name or run_id
@@ -353,12 +401,19 @@ def pretrain(
     os.environ["WANDB_RESUME"] = "allow"
     os.environ["WANDB_RUN_GROUP"] = f"{config.decoder_type}_{architecture}"
     os.environ["WANDB_TAGS"] = ",".join(
-        [config.decoder_type, *losses.split(), training_args.loss_weighting, _dataset_label(data_args)]
+        [
+            config.decoder_type,
+            data_args.objective,
+            *losses.split(),
+            training_args.loss_weighting,
+            _dataset_label(data_args),
+        ]
     )
     run_info = {
         "run_id": run_id,
         "git_commit": git_commit(),
         "dataset": _dataset_label(data_args),
+        "objective": objective.config_record(),
         "concept_losses": losses,
         "loss_weighting": training_args.loss_weighting,
         "loss_weight": training_args.loss_weight,
@@ -373,10 +428,14 @@ def pretrain(
         args=training_args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=mlm_collator(
-            tokenizer, mlm_probability=data_args.mlm_probability, whole_word_masking=data_args.whole_word_masking
+        data_collator=objective_collator(
+            objective,
+            tokenizer,
+            mlm_probability=data_args.mlm_probability,
+            whole_word_masking=data_args.whole_word_masking,
         ),
         processing_class=tokenizer,
+        objective=objective,
         callbacks=[wandb_callback := WandbRunConfigCallback(run_info)],
     )
     try:
@@ -404,3 +463,31 @@ def pretrain(
     if trainer.is_world_process_zero():
         _write_json_atomic(output_dir / "cogito_summary.json", summary)
     return summary
+
+
+def check_objective_arguments(data_args: DataArguments, training_args: CogitoTrainingArguments) -> None:
+    """Refuse objective flags that the chosen objective would not use."""
+    objective = check_objective(data_args.objective)
+    defaults = DataArguments()
+    owners = {
+        "mlm_probability": "mlm",
+        "whole_word_masking": "mlm",
+        "noise_schedule": "mdlm",
+        "t_min": "mdlm",
+        "mdlm_eval_samples": "mdlm",
+        "deletion_ratio": "tsdae",
+    }
+    for name, owner in owners.items():
+        if owner != objective and getattr(data_args, name) != getattr(defaults, name):
+            raise ValueError(
+                f"--{name} applies to --objective {owner} only; this run's objective is {objective}: drop the flag"
+            )
+    if data_args.noise_schedule not in NOISE_SCHEDULES:
+        raise ValueError(
+            f"--noise_schedule must be one of {', '.join(NOISE_SCHEDULES)}; got {data_args.noise_schedule!r}"
+        )
+    if training_args.label_smoothing_factor:
+        raise ValueError(
+            f"--label_smoothing_factor {training_args.label_smoothing_factor} is not applied by cogito pretrain "
+            "(its losses are reported as they are optimised); drop the flag"
+        )

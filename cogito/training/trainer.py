@@ -1,4 +1,6 @@
-"""Masked-LM pretraining through the Hugging Face `Trainer`, with concept regularisers.
+"""Pretraining through the Hugging Face `Trainer`, with concept regularisers.
+
+The task loss comes from the pretraining objective (`cogito.training.objectives`: mlm, mdlm, tsdae).
 
 `CogitoTrainer` adds the weighted concept regularisers of `cogito.training.losses` to the model's task
 loss, reading the `concept_states` the model already returns (no second forward pass); it logs
@@ -30,6 +32,7 @@ from cogito.training.losses import (
     check_weighting,
     parse_concept_losses,
 )
+from cogito.training.objectives import PretrainingObjective
 
 logger = logging.get_logger(__name__)
 
@@ -116,10 +119,15 @@ class CogitoTrainer(Trainer):
 
     args: CogitoTrainingArguments
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, objective: PretrainingObjective | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if not isinstance(self.args, CogitoTrainingArguments):
             raise TypeError(f"CogitoTrainer needs CogitoTrainingArguments, got {type(self.args).__name__}")
+        # What the batch is corrupted into and which loss is the task loss (cogito.training.objectives).
+        self.objective = objective if objective is not None else PretrainingObjective()
+        if not self.objective.uses_model_loss:
+            # The objective normalises each micro-batch itself; the Trainer averages over accumulation.
+            self.model_accepts_loss_kwargs = False
         losses = parse_concept_losses(self.args.concept_losses)
         self.concept_regularizer = ConceptRegularizer(
             losses,
@@ -150,7 +158,7 @@ class CogitoTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
         extra = {"num_items_in_batch": num_items_in_batch} if scaled else {}
-        outputs = model(**inputs, **extra)
+        outputs, _ = self.objective(model, inputs, **extra)
         task_loss = outputs["loss"]
         steps = self.current_gradient_accumulation_steps if scaled else 1
         if scaled:
@@ -211,9 +219,8 @@ class CogitoTrainer(Trainer):
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
-        labels = inputs.get("labels")
         with torch.no_grad(), self.compute_loss_context_manager():
-            outputs = model(**inputs)
+            outputs, labels = self.objective(model, inputs)
         concepts = outputs["concept_states"].detach()
         remaining = self.args.eval_concept_samples - sum(c.shape[0] for c in self._eval_concepts)
         if remaining > 0:

@@ -7,7 +7,8 @@ One code path for Cogito checkpoints (loaded through the Auto classes with
 `trust_remote_code=True`; other repositories run their own code only with --trust_remote_code)
 and any transformers model (BERT baselines). Heads:
 
-* `concept_attention`, `mean`, `via_decoder`: Cogito's `classifier_pooling`;
+* `concept_attention`, `mean`, `via_decoder` and the research's GLUE heads `cls_query_ffn`,
+  `decoder_dense_mean`, `concept_weighted`: Cogito's `classifier_pooling`;
 * `native`: a non-Cogito model's own sequence-classification head;
 * `pair`: the two sentences encoded separately, pooled, and classified from
   `[a; b; |a-b|; a*b]` (`PairClassifier`);
@@ -40,6 +41,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import logging
 
 from cogito._io import TOKENIZER_FILES, atomic_write_text, has_tokenizer_files
+from cogito.configuration_cogito import CLASSIFIER_POOLINGS
 from cogito.evaluation.glue.tasks import (
     TASKS,
     GlueTask,
@@ -53,7 +55,8 @@ from cogito.evaluation.glue.tasks import (
 
 logger = logging.get_logger(__name__)
 
-COGITO_HEADS = ("concept_attention", "mean", "via_decoder")
+# Cogito heads are its classification poolings (one list, in the config module).
+COGITO_HEADS = CLASSIFIER_POOLINGS
 HEADS = (*COGITO_HEADS, "native", "pair", "zero_shot")
 PAIR_POOLINGS = ("mean", "concept_attention", "via_decoder")
 SELECTIONS = {
