@@ -1,11 +1,12 @@
-"""File-level helpers shared by the commands: atomic writes (a reader sees the old file or the
-new one, never half of either) and what counts as a saved tokenizer."""
+"""Helpers shared by every layer: the one atomic write (a reader sees the old file or the new one,
+never half of either), what counts as a saved tokenizer, and the git commit of the code."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import stat
+import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -61,3 +62,14 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], Any], 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """`atomic_write` of a string (UTF-8, newlines as given)."""
     atomic_write(path, lambda handle: handle.write(text))
+
+
+def git_commit(folder: str | os.PathLike[str] | None = None) -> str | None:
+    """The full commit hash checked out at ``folder`` (default: this package's source tree), or
+    ``None`` outside a git checkout or without git."""
+    cwd = Path(folder) if folder is not None else Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=cwd, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (result.stdout.strip() or None) if result.returncode == 0 else None

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import platform
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +23,7 @@ from typing import Any
 from transformers import HfArgumentParser, TrainerCallback, set_seed
 from transformers.utils import logging
 
-from cogito._io import atomic_write_text
+from cogito._io import atomic_write_text, git_commit
 from cogito.configuration_cogito import DECODER_TYPES, CogitoConfig
 from cogito.hub_cards.log import DEFAULT_LOG, RUN_FILE
 from cogito.training.losses import DEFAULT_FIXED_LOSS_WEIGHT
@@ -150,16 +149,6 @@ def _parse_value(raw: str, default: Any, key: str) -> Any:
                 if default is not None:
                     raise ValueError(f"--config_overrides: {key} takes a {kind.__name__}, got {raw!r}") from None
     return raw
-
-
-def git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 class WandbRunConfigCallback(TrainerCallback):
