@@ -32,6 +32,13 @@ def has_tokenizer_files(folder: str | os.PathLike[str]) -> bool:
     return any((Path(folder) / name).is_file() for name in TOKENIZER_FILES)
 
 
+def current_umask() -> int:
+    """The process umask (reading it means setting it: put straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], Any], binary: bool = False) -> None:
     """Call ``write(handle)`` on a temp file beside ``path``, fsync it, then ``os.replace`` it over
     ``path``. The file keeps the mode an existing ``path`` had (else the umask's default); on any
@@ -45,12 +52,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], Any], 
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists():
-            mode = stat.S_IMODE(path.stat().st_mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
+        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~current_umask()
         os.chmod(tmp, mode)  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:

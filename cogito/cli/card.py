@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import struct
 import sys
 from pathlib import Path
 from typing import Any
 
-from cogito.hub_cards.card import DEFAULT_NAMESPACE, card_data_from_run, render_card
-from cogito.hub_cards.log import DEFAULT_LOG, atomic_write_text, find_run, read_log
+from cogito._io import atomic_write_text
+from cogito.hub_cards.card import (
+    DEFAULT_NAMESPACE,
+    card_data_from_run,
+    count_safetensors_parameters,
+    mask_token_from_dir,
+    render_card,
+)
+from cogito.hub_cards.log import DEFAULT_LOG, find_run, read_log
 
 _SAFE_DIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -46,43 +52,6 @@ def _parser() -> argparse.ArgumentParser:
         help="revision pinned in the usage snippet; pass the pushed commit hash (default: main)",
     )
     return parser
-
-
-def mask_token_from_dir(model_dir: Path) -> str | None:
-    """The tokenizer's mask token from tokenizer_config.json / special_tokens_map.json, if saved."""
-    for name in ("tokenizer_config.json", "special_tokens_map.json"):
-        path = model_dir / name
-        if not path.is_file():
-            continue
-        token = json.loads(path.read_text(encoding="utf-8")).get("mask_token")
-        if isinstance(token, dict):  # AddedToken serialised as {"content": ...}
-            token = token.get("content")
-        if isinstance(token, str) and token:
-            return token
-    return None
-
-
-def count_safetensors_parameters(model_dir: Path) -> int | None:
-    """Number of parameters stored in the folder's ``*.safetensors`` files (from their headers)."""
-    files = sorted(model_dir.glob("*.safetensors"))
-    if not files:
-        return None
-    total = 0
-    for path in files:
-        with open(path, "rb") as handle:
-            prefix = handle.read(8)  # safetensors: u64 little-endian header size, then a JSON header
-            if len(prefix) != 8:
-                raise ValueError(f"{path} is not a safetensors file (shorter than its 8-byte header size)")
-            (length,) = struct.unpack("<Q", prefix)
-            header = json.loads(handle.read(length))
-        for name, entry in header.items():
-            if name == "__metadata__":
-                continue
-            count = 1
-            for dim in entry["shape"]:
-                count *= dim
-            total += count
-    return total
 
 
 def _from_model_dir(model_dir: Path) -> dict[str, Any]:

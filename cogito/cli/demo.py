@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from cogito._wandb import setup_wandb
+from cogito.configuration_cogito import DECODER_TYPES
 
 # Sizes of the built-in demo and of the research runs (`--research_scale`).
 DEMO_SCALE = dict(hidden_size=128, num_layers=2, concepts=32, max_seq_length=128, batch_size=32, max_steps=1500)
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--num_layers", type=int, default=DEMO_SCALE["num_layers"], help="encoder layers L")
     size.add_argument("--concepts", type=int, default=DEMO_SCALE["concepts"], help="concept tokens C")
     size.add_argument("--max_seq_length", type=int, default=DEMO_SCALE["max_seq_length"], help="tokens per example")
-    size.add_argument("--decoder_type", default="perceiver", choices=["weighted", "perceiver", "perceiver_posonly"])
+    size.add_argument("--decoder_type", default="perceiver", choices=DECODER_TYPES)
     size.add_argument(
         "--research_scale",
         action="store_true",
@@ -76,13 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     publish.add_argument("--namespace", default="your-hf-username", help="Hub namespace used in the card and repo id")
     return parser
-
-
-def _wandb_logged_in() -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    netrc = Path.home() / ".netrc"
-    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
 
 
 def _stage(name: str, timings: dict[str, float]):
@@ -298,9 +293,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     output_dir: Path = args.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     log_path = args.experiment_log or output_dir / "experiment_log.md"
-    if not _wandb_logged_in():
-        os.environ.setdefault("WANDB_MODE", "offline")
-    os.environ.setdefault("WANDB_DIR", str(output_dir))
+    setup_wandb("wandb", directory=output_dir)  # the pretraining stage reports to W&B (offline unless logged in)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cogito._io import atomic_write
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -554,21 +556,17 @@ def corpus_lines(corpus: BuiltinCorpus) -> Iterator[str]:
 
 
 def _write_atomic(path: Path, lines: Iterable[str]) -> tuple[int, int]:
-    """Write lines to ``path`` via a temp file + rename; returns (lines, words)."""
-    n_lines = n_words = 0
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            for line in lines:
-                handle.write(line + "\n")
-                n_lines += 1
-                n_words += len(line.split())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return n_lines, n_words
+    """Write lines to ``path`` with `atomic_write`; returns (lines, words)."""
+    counts = [0, 0]
+
+    def write(handle) -> None:
+        for line in lines:
+            handle.write(line + "\n")
+            counts[0] += 1
+            counts[1] += len(line.split())
+
+    atomic_write(path, write)
+    return counts[0], counts[1]
 
 
 def _manifest_ok(text_dir: Path, source: str) -> bool:

@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
+from cogito.evaluation.glue.tasks import GLUE_METRICS, GlueMetric
 from cogito.hub_cards.card import CogitoCardData, card_data_from_run, render_card, write_card
 from cogito.hub_cards.log import (
-    GLUE_METRICS,
     STANDARD_COLUMNS,
     EffectiveRank,
-    GlueMetric,
     RunRecord,
     append_run,
     find_run,

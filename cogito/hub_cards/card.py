@@ -8,6 +8,8 @@ break the YAML header, nor a table, nor inject HTML/Markdown.
 from __future__ import annotations
 
 import html
+import json
+import math
 import os
 import re
 import urllib.parse
@@ -18,7 +20,9 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from cogito.hub_cards.log import GLUE_METRICS, RunRecord, atomic_write_text
+from cogito._io import atomic_write_text
+from cogito.evaluation.glue.tasks import GLUE_METRICS
+from cogito.hub_cards.log import RunRecord
 from cogito.hub_cards.naming import repo_name_for_run
 
 DEFAULT_NAMESPACE = "cogito"
@@ -117,6 +121,37 @@ class CogitoCardData:
     @property
     def repo_id(self) -> str:
         return f"{self.namespace}/{self.repo_name}"
+
+
+def mask_token_from_dir(model_dir: Path) -> str | None:
+    """The tokenizer's mask token from tokenizer_config.json / special_tokens_map.json, if saved."""
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        path = model_dir / name
+        if not path.is_file():
+            continue
+        token = json.loads(path.read_text(encoding="utf-8")).get("mask_token")
+        if isinstance(token, dict):  # AddedToken serialised as {"content": ...}
+            token = token.get("content")
+        if isinstance(token, str) and token:
+            return token
+    return None
+
+
+def count_safetensors_parameters(model_dir: Path) -> int | None:
+    """Number of parameters stored in the folder's ``*.safetensors`` files (shapes only: no tensor is read)."""
+    from safetensors import SafetensorError, safe_open
+
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        return None
+    total = 0
+    for path in files:
+        try:
+            with safe_open(path, framework="numpy") as handle:
+                total += sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+        except SafetensorError as err:
+            raise ValueError(f"{path} is not a readable safetensors file: {err}") from None
+    return total
 
 
 def card_data_from_run(

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cogito._io import atomic_write_text
+from cogito.configuration_cogito import DECODER_TYPES
+from cogito.evaluation.glue.tasks import GLUE_METRICS, GlueMetric
 
 # The project's run registry, relative to where the commands run.
 DEFAULT_LOG = Path("experiments") / "experiment_log.md"
@@ -67,52 +69,11 @@ REQUIRED_KEYS: tuple[str, ...] = ("run_id",)
 # A table with this many known columns but no run-id column is a broken run table, not prose.
 _MIN_KNOWN_COLUMNS_FOR_RUN_TABLE = 3
 
-DECODER_TYPES: tuple[str, ...] = ("perceiver_posonly", "perceiver", "weighted")  # longest prefix first
+# Run ids start with the decoder type; the longest name is tried first (perceiver_posonly before perceiver).
+_DECODERS_BY_LENGTH: tuple[str, ...] = tuple(sorted(DECODER_TYPES, key=len, reverse=True))
 LOSS_WEIGHTINGS: tuple[str, ...] = ("kendall_gal", "fixed")
 
 
-@dataclass(frozen=True)
-class GlueMetric:
-    """How one task's score is written in the log and reported on the Hub."""
-
-    task: str
-    label: str
-    metric_type: str
-    metric_name: str
-    percent: bool
-    dataset_config: str
-    dataset_split: str = "validation"
-    dataset_type: str = "nyu-mll/glue"
-    dataset_name: str = "GLUE"
-
-
-# Key GLUE Scores conventions of the research log: MRPC/QQP F1 in %, MNLI accuracy in %,
-# STS-B Pearson on 0-1, PAWS accuracy in %. Tasks it never logged follow GLUE's usual metric.
-GLUE_METRICS: dict[str, GlueMetric] = {
-    m.task: m
-    for m in (
-        GlueMetric("cola", "CoLA", "matthews_correlation", "Matthews corr.", False, "cola"),
-        GlueMetric("sst2", "SST-2", "accuracy", "Accuracy", True, "sst2"),
-        GlueMetric("mrpc", "MRPC", "f1", "F1", True, "mrpc"),
-        GlueMetric("stsb", "STS-B", "pearsonr", "Pearson r", False, "stsb"),
-        GlueMetric("qqp", "QQP", "f1", "F1", True, "qqp"),
-        GlueMetric("mnli_m", "MNLI-m", "accuracy", "Accuracy", True, "mnli", "validation_matched"),
-        GlueMetric("mnli_mm", "MNLI-mm", "accuracy", "Accuracy", True, "mnli", "validation_mismatched"),
-        GlueMetric("qnli", "QNLI", "accuracy", "Accuracy", True, "qnli"),
-        GlueMetric("rte", "RTE", "accuracy", "Accuracy", True, "rte"),
-        GlueMetric("wnli", "WNLI", "accuracy", "Accuracy", True, "wnli"),
-        GlueMetric(
-            "paws",
-            "PAWS",
-            "accuracy",
-            "Accuracy",
-            True,
-            "labeled_final",
-            dataset_type="google-research-datasets/paws",
-            dataset_name="PAWS",
-        ),
-    )
-}
 _TASK_BY_SQUASHED: dict[str, str] = {re.sub(r"[^a-z0-9]", "", m.task): m.task for m in GLUE_METRICS.values()}
 _TASK_BY_SQUASHED.update({"mnli": "mnli_m", "mnlimatched": "mnli_m", "mnlimismatched": "mnli_mm", "sts": "stsb"})
 
@@ -352,7 +313,7 @@ def _parse_wandb(cell: str) -> str | None:
 
 def decoder_type_of(run_id: str) -> str | None:
     """The decoder named by a run id's prefix (``perceiver_posonly_mlm_...`` -> ``perceiver_posonly``)."""
-    for decoder in DECODER_TYPES:
+    for decoder in _DECODERS_BY_LENGTH:
         if run_id.startswith(decoder + "_"):
             return decoder
     return None

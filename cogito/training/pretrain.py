@@ -24,6 +24,7 @@ from transformers import HfArgumentParser, TrainerCallback, set_seed
 from transformers.utils import logging
 
 from cogito._io import atomic_write_text, git_commit
+from cogito._wandb import setup_wandb
 from cogito.configuration_cogito import DECODER_TYPES, CogitoConfig
 from cogito.hub_cards.log import DEFAULT_LOG, RUN_FILE
 from cogito.training.losses import DEFAULT_FIXED_LOSS_WEIGHT
@@ -218,15 +219,9 @@ def parse_args(argv: list[str] | None):
     `--dataset_name none` / `--tokenizer_name none` (any optional path or name) unset a recipe's
     value, e.g. to scale a recipe down to the built-in corpus and a tokenizer trained on it.
     """
-    from cogito.training.recipes import load_recipe, recipe_argv
+    from cogito.training.recipes import apply_recipe
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--recipe" in argv:
-        at = argv.index("--recipe")
-        if at + 1 >= len(argv):
-            raise ValueError("--recipe needs a name or a path")
-        recipe = load_recipe(argv[at + 1])
-        argv = recipe_argv(recipe) + argv[:at] + argv[at + 2 :]
+    argv = apply_recipe(sys.argv[1:] if argv is None else argv, "pretrain")
     parser = HfArgumentParser(
         (ModelArguments, DataArguments, CogitoTrainingArguments, ExperimentArguments),
         prog="cogito pretrain",
@@ -377,9 +372,7 @@ def pretrain(
     training_args.run_name = training_args.run_name or run_id
     losses = training_args.concept_losses
     architecture = f"H{config.hidden_size}L{config.num_hidden_layers}C{config.concept_num}"
-    if experiment_args.wandb_project is not None:
-        os.environ["WANDB_PROJECT"] = experiment_args.wandb_project  # the flag wins over the shell
-    os.environ.setdefault("WANDB_PROJECT", "cogito")
+    setup_wandb(training_args.report_to, experiment_args.wandb_project)
     # This run's W&B identity, whatever an earlier run in this process (or the shell) left set.
     os.environ["WANDB_RUN_ID"] = run_id
     os.environ["WANDB_RESUME"] = "allow"
