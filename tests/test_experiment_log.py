@@ -342,3 +342,4 @@ def test_concurrent_writers_lose_no_row(tmp_path):
         worker.join(timeout=120)
         assert worker.exitcode == 0
     assert len(read_log(log)) == 30
+    assert sorted(os.listdir(tmp_path)) == ["log.md"]  # the filelock lock file is gone

@@ -11,16 +11,18 @@ whole resulting log before writing, and replace the file atomically.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import difflib
-import fcntl
+import hashlib
 import html
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from filelock import FileLock
 
 from cogito._io import atomic_write_text
 from cogito.configuration_cogito import DECODER_TYPES
@@ -556,21 +558,17 @@ def _line_ending(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Hold an exclusive lock around a read-modify-write of the log, so a pretraining run
-    appending and a GLUE run updating at the same moment both land.
+def _locked(path: Path) -> FileLock:
+    """An exclusive lock around a read-modify-write of the log, so a pretraining run appending and
+    a GLUE run updating at the same moment both land.
 
-    The lock is on the log's folder: the file itself is replaced on every write, and a lock on a
-    replaced inode would not exclude the next writer. No lock file is left behind.
+    A `filelock` lock (no ``fcntl``: works on every platform) on a file named after the log's
+    resolved path in the temp folder: not beside the log, which is replaced on every write (a lock
+    on a replaced inode would not exclude the next writer) and which people keep in git.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(folder, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(folder)  # closing releases the lock
+    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    return FileLock(Path(tempfile.gettempdir()) / f"cogito-log-{key}.lock")
 
 
 def append_run(path: str | os.PathLike[str], cells: Mapping[str, str]) -> RunRecord:

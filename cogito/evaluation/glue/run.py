@@ -422,14 +422,16 @@ class PairCollator:
 
 
 def heldout_split(data: dict[str, list], fraction: float, seed: int) -> tuple[dict[str, list], dict[str, list]]:
-    """(train, heldout): a seeded random `fraction` of the training rows held out."""
+    """(train, heldout): a seeded random `fraction` of the training rows held out
+    (`datasets.Dataset.train_test_split`)."""
+    from datasets import Dataset
+
     n = len(data["text_a"])
     n_heldout = max(1, round(n * fraction))
     if n_heldout >= n:
         raise ValueError(f"--heldout_fraction {fraction} leaves no training rows out of {n}")
-    order = np.random.default_rng(seed).permutation(n)
-    held, kept = np.sort(order[:n_heldout]), np.sort(order[n_heldout:])
-    return ({k: [v[i] for i in kept] for k, v in data.items()}, {k: [v[i] for i in held] for k, v in data.items()})
+    split = Dataset.from_dict(data).train_test_split(test_size=n_heldout, seed=seed)
+    return split["train"].to_dict(), split["test"].to_dict()
 
 
 def _head_rows(data: dict[str, list], limit: int | None) -> dict[str, list]:

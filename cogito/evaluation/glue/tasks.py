@@ -10,7 +10,7 @@ regression), whatever the source.
 from __future__ import annotations
 
 import csv
-import json
+import itertools
 import math
 import re
 import sys
@@ -390,24 +390,53 @@ def task_metrics(task: GlueTask, predictions: Sequence, labels: Sequence) -> dic
 
 
 def read_table(path: str | Path) -> tuple[list[str] | None, list[list[str]]]:
-    """Rows of a .tsv (GLUE: tab-separated, no quoting), .csv or .jsonl file; header if present.
+    """Rows of a .tsv (GLUE: tab-separated, no quoting), .csv or .jsonl file, read with `datasets`
+    (every cell a string, nothing turned into NaN); header if known.
 
-    For .jsonl the header is the keys of the first object.
+    For .tsv/.csv the first row is returned as data (CoLA's files have no header row: the caller
+    decides); for .jsonl the header is the keys of the first object.
     """
+    import datasets
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"data file {path} does not exist")
-    if path.suffix in (".jsonl", ".json"):
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        header = list(records[0]) if records else []
-        return header, [[str(r.get(k, "")) for k in header] for r in records]
-    if path.suffix not in (".tsv", ".csv", ".txt"):
+    if path.suffix not in (".jsonl", ".json", ".tsv", ".csv", ".txt"):
         raise ValueError(f"data file {path}: unsupported format {path.suffix!r}; use .tsv, .csv or .jsonl")
-    with open(path, encoding="utf-8", newline="") as handle:
-        if path.suffix == ".csv":
-            rows = list(csv.reader(handle))
-        else:
-            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if path.stat().st_size == 0:
+        raise ValueError(f"data file {path} is empty")
+    progress = datasets.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        if path.suffix in (".jsonl", ".json"):
+            table = datasets.load_dataset("json", data_files=str(path), split="train")
+            header = list(table.column_names)
+            return header, [["" if r[k] is None else str(r[k]) for k in header] for r in table]
+        tsv = path.suffix != ".csv"
+        options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
+        with open(path, encoding="utf-8", newline="") as handle:  # the widest of the first rows sets the columns
+            sample = [next(csv.reader([line], **options), []) for line in itertools.islice(handle, 100)]
+        names = [f"column_{i}" for i in range(max(len(row) for row in sample))]
+        table = datasets.load_dataset(
+            "csv",
+            data_files=str(path),
+            split="train",
+            header=None,
+            column_names=names,
+            features=datasets.Features({name: datasets.Value("string") for name in names}),
+            keep_default_na=False,
+            na_filter=False,
+            **options,
+        )
+    except (ValueError, OSError, datasets.exceptions.DatasetGenerationError) as err:
+        raise ValueError(f"data file {path} cannot be read as {path.suffix}: {err}") from None
+    finally:
+        if progress:
+            datasets.enable_progress_bars()
+    rows = [[row[name] for name in names] for row in table]
+    for row in rows:  # a short row is padded with empty cells: drop them, as the file has none
+        while row and row[-1] == "":
+            row.pop()
     return None, rows
 
 
