@@ -264,7 +264,7 @@ def test_probe_tasks_are_balanced_disjoint_and_readable(builtin, corpus_cache, t
 
 
 def test_probe_sizes_are_validated(tmp_path):
-    with pytest.raises(ValueError, match="train_size"):
+    with pytest.raises(ValueError, match="train_size must be an integer >= 2, got 0"):
         write_probe_tasks(tmp_path, train_size=0)
 
 

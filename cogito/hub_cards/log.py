@@ -212,15 +212,6 @@ def _parse_optional_float(cell: str) -> float | None:
     return float(match.group(1))
 
 
-def _parse_optional_int(cell: str) -> int | None:
-    if _is_empty(cell):
-        return None
-    match = re.match(r"\s*(\d+)\b", plain_text(cell))
-    if not match:
-        raise ValueError(f"expected a whole number or '--', got {cell!r}")
-    return int(match.group(1))
-
-
 def _parse_date(cell: str) -> dt.date | None:
     if _is_empty(cell):
         return None
