@@ -599,3 +599,28 @@ def test_only_local_cogito_folders_run_their_code_without_opt_in(tmp_path):
     assert trusts_remote_code(str(cogito_folder))
     assert not trusts_remote_code(str(other)) and trusts_remote_code(str(other), opt_in=True)
     assert not trusts_remote_code("someone/some-hub-model")
+
+
+def test_the_log_and_card_conventions_are_a_view_of_the_one_task_table():
+    from cogito.evaluation.glue.tasks import GLUE_METRICS, METRICS, OTHER_TASKS
+    from cogito.hub_cards import log as log_module
+
+    assert log_module.GLUE_METRICS is GLUE_METRICS  # imported, not a second table
+    assert list(GLUE_METRICS) == [
+        "cola", "sst2", "mrpc", "stsb", "qqp", "mnli_m", "mnli_mm", "qnli", "rte", "wnli", "paws",
+    ]  # fmt: skip
+    # Each logged score names a metric the task computes; its Hub id comes from the metric table.
+    for key, logged in GLUE_METRICS.items():
+        task = get_task(key.split("_")[0]) if key.startswith("mnli") else TASKS[key]
+        assert logged.metric in task.metrics
+        assert logged.metric_type == METRICS[logged.metric].hub_type
+    assert (GLUE_METRICS["stsb"].metric, GLUE_METRICS["stsb"].metric_type) == ("pearson", "pearsonr")
+    assert GLUE_METRICS["mrpc"].metric == GLUE_METRICS["qqp"].metric == "f1"
+    assert not GLUE_METRICS["cola"].percent and not GLUE_METRICS["stsb"].percent and GLUE_METRICS["rte"].percent
+    assert GLUE_METRICS["mnli_mm"].dataset_split == "validation_mismatched"
+    assert (GLUE_METRICS["paws"].dataset_type, GLUE_METRICS["paws"].dataset_config) == (
+        "google-research-datasets/paws",
+        "labeled_final",
+    )
+    assert OTHER_TASKS["paws"] is TASKS["paws"] and not TASKS["paws"].in_glue
+    assert "paws" not in [t.name for t in resolve_tasks(["all"])]  # `all` is GLUE only
