@@ -343,3 +343,15 @@ def test_concurrent_writers_lose_no_row(tmp_path):
         assert worker.exitcode == 0
     assert len(read_log(log)) == 30
     assert sorted(os.listdir(tmp_path)) == ["log.md"]  # the filelock lock file is gone
+
+
+def test_pretraining_imports_the_log_but_not_the_card_or_publishing_code():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cogito.training.pretrain; "
+        "print(sorted(m for m in sys.modules if m.startswith('cogito.hub_cards')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "['cogito.hub_cards', 'cogito.hub_cards.log']"
