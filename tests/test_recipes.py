@@ -128,3 +128,15 @@ def test_recipe_glue_protocol_parses_with_cogito_glue(name):
 def test_recipes_evaluate_on_minipile_test_split_like_the_research_runs(capsys):
     cli_main(["--recipe", "perceiver_mlm_l6", "--dry-run"])
     assert json.loads(capsys.readouterr().out)["data"]["validation_split_name"] == "test"
+
+
+def test_apply_recipe_puts_the_recipe_first_in_either_spelling():
+    from cogito.training.recipes import apply_recipe, recipe_argv
+
+    recipe = load_recipe("perceiver_mlm_l2")
+    expected = recipe_argv(recipe, "glue") + ["--seed", "1"]
+    assert apply_recipe(["--recipe", "perceiver_mlm_l2", "--seed", "1"], "glue") == expected
+    assert apply_recipe(["--recipe=perceiver_mlm_l2", "--seed", "1"], "glue") == expected
+    assert apply_recipe(["--seed", "1"], "glue") == ["--seed", "1"]
+    with pytest.raises(ValueError, match="--recipe needs a name or a path; recipes: .*perceiver_mlm_l2"):
+        apply_recipe(["--recipe", "--seed", "1"])

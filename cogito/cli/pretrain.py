@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cogito.cli._args import cli_command, expand_recipe, parse
+from cogito.cli._args import cli_command, parse
 from cogito.training.pretrain import (
     DataArguments,
     ExperimentArguments,
@@ -26,6 +26,7 @@ from cogito.training.pretrain import (
     check_objective_arguments,
     pretrain,
 )
+from cogito.training.recipes import apply_recipe
 from cogito.training.trainer import CogitoTrainingArguments, NonFiniteLossError
 
 # Optional names and paths a recipe may set and `--<flag> none` unsets.
@@ -47,7 +48,7 @@ def parse_args(argv: list[str] | None):
     `--dataset_name none` / `--tokenizer_name none` (any optional path or name) unset a recipe's
     value, e.g. to scale a recipe down to the built-in corpus and a tokenizer trained on it.
     """
-    argv = expand_recipe(sys.argv[1:] if argv is None else argv, "pretrain")
+    argv = apply_recipe(sys.argv[1:] if argv is None else argv, "pretrain")
     parsed = parse(
         "pretrain",
         (ModelArguments, DataArguments, CogitoTrainingArguments, ExperimentArguments),

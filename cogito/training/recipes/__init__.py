@@ -47,3 +47,22 @@ def recipe_argv(recipe: dict[str, Any], section: str = "pretrain") -> list[str]:
             continue
         argv += [f"--{key}", str(value)]
     return argv
+
+
+def apply_recipe(argv: list[str], section: str = "pretrain") -> list[str]:
+    """``argv`` with ``--recipe NAME`` (or ``--recipe=NAME``) replaced by the recipe's ``section``
+    as flags, placed first so that every flag on the command line overrides it."""
+    argv = list(argv)
+    for at, arg in enumerate(argv):
+        if arg == "--recipe" or arg.startswith("--recipe="):
+            if arg == "--recipe":
+                if at + 1 >= len(argv) or argv[at + 1].startswith("--"):
+                    raise ValueError("--recipe needs a name or a path; recipes: " + ", ".join(list_recipes()))
+                name, rest = argv[at + 1], argv[:at] + argv[at + 2 :]
+            else:
+                name, rest = arg.split("=", 1)[1], argv[:at] + argv[at + 1 :]
+            recipe = load_recipe(name)
+            if not isinstance(recipe.get(section), dict):
+                raise ValueError(f"recipe {recipe['name']!r} has no {section!r} section")
+            return recipe_argv(recipe, section) + rest
+    return argv
