@@ -1,10 +1,13 @@
 """`cogito bench`: a Cogito masked-LM model and BERT side by side, speed and memory against N.
 
-Both models get the same width H, depth L, heads, vocabulary V and (FLOP-matched) feed-forward
+Three models run: Cogito; `bert_sparse`, a `BertForMaskedLM` whose LM head, like Cogito's, scores
+only the labelled positions (the like-for-like comparison, reported first); and `bert`, the stock
+`BertForMaskedLM`, which computes logits at every position (reported second, labelled as such).
+All get the same width H, depth L, heads, vocabulary V and (FLOP-matched) feed-forward
 size, random initialisation, SDPA attention and fp32 on CPU (bf16 autocast with `--device cuda`).
 For every sequence length N the batch is sized so B·N stays constant (`--tokens_per_batch`), and
-the two models run alternately in one process (Cogito, BERT, Cogito, BERT, ...) so that drift of
-a shared machine hits both. BERT is skipped above `--bert_max_size`.
+the models run alternately in one process (Cogito, BERT, BERT, Cogito, ...) so that drift of
+a shared machine hits all alike. BERT is skipped above `--bert_max_size`.
 
 What is measured, per model and N:
 
@@ -12,9 +15,9 @@ What is measured, per model and N:
   in eval mode — the encoders alone, no MLM head. Cogito's encoder returns the C concept states,
   BERT's the N token states.
 - **training step**: forward with labels + backward + `AdamW.step()`. A fixed 15% of the positions
-  of every row are labelled (labels -100 elsewhere). Cogito decodes and scores only the labelled
-  positions (sparse MLM); `BertForMaskedLM` computes logits for all B·N positions and then
-  ignores the unlabelled ones, as transformers does.
+  of every row are labelled (`IGNORE_INDEX` elsewhere). Cogito decodes and scores only the labelled
+  positions (sparse MLM), and so does `bert_sparse`; the stock `BertForMaskedLM` computes logits
+  for all B·N positions and then ignores the unlabelled ones, as transformers does.
 - **memory** (unless `--skip_memory`), in a fresh subprocess per (model, N): one warm-up training
   step creates the gradients and AdamW state; then "resident before" is the process RSS, the
   kernel's peak-RSS mark is reset (`/proc/self/clear_refs` ← 5) and one more training step runs;
@@ -32,7 +35,8 @@ With T = B·N tokens, C concepts, I the FFN size (I_c for Cogito's gated FFN), K
 positions per row and M = B·K:
 
     BERT layer     = 2·T·H·3H + 4·B·N²·H + 2·T·H·H + 2·T·H·I + 2·T·I·H
-    BERT MLM head  = 2·T·H·H + 2·T·H·V                         (all T positions)
+    BERT MLM head  = 2·T·H·H + 2·T·H·V                         (stock: all T positions)
+                   = 2·M·H·H + 2·M·H·V                         (bert_sparse: labelled positions only)
     Cogito layer   = 2·BC·H·H + 2·T·H·2H + 4·B·C·N·H + 2·BC·H·H   (concepts <- tokens)
                    + 2·BC·H·3H + 4·B·C²·H + 2·BC·H·H              (concepts <- concepts)
                    + 2·BC·H·2I_c + 2·BC·I_c·H                     (gated FFN, BC = B·C)
@@ -66,14 +70,21 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from statistics import median
+from statistics import linear_regression, median
 
 import torch
+import torch.nn.functional as F
+from transformers import BertConfig, BertForMaskedLM
+from transformers.modeling_outputs import MaskedLMOutput
 
+from cogito._io import git_commit
 from cogito.configuration_cogito import DECODER_TYPES
+from cogito.modeling_cogito import IGNORE_INDEX
 
-MODELS = ("cogito", "bert")
-IGNORE_INDEX = -100
+# Cogito and its two BERT baselines: `bert_sparse` scores only the labelled positions (the same
+# head work as Cogito), `bert` is the stock BertForMaskedLM (logits at every position).
+MODELS = ("cogito", "bert_sparse", "bert")
+BASELINES = {"bert_sparse": "BERT, LM head at the labelled positions only", "bert": "stock BertForMaskedLM"}
 
 DEFAULTS = dict(
     sizes=[128, 512, 2048, 8192, 32768],
@@ -221,9 +232,19 @@ def attention_flops(batch: int, q_len: int, k_len: int, hidden: int) -> int:
     return 4 * batch * q_len * k_len * hidden
 
 
-def bert_flops(batch: int, seq_len: int, hidden: int, layers: int, intermediate: int, vocab: int) -> dict[str, int]:
-    """Forward matmul FLOPs of `BertForMaskedLM` with labels (full logits, as transformers computes them)."""
+def bert_flops(
+    batch: int,
+    seq_len: int,
+    hidden: int,
+    layers: int,
+    intermediate: int,
+    vocab: int,
+    labelled_per_row: int | None = None,
+) -> dict[str, int]:
+    """Forward matmul FLOPs of `BertForMaskedLM` with labels: full logits, as transformers computes
+    them, or with `labelled_per_row` K the LM head at the B·K labelled positions only (`bert_sparse`)."""
     tokens = batch * seq_len
+    head_rows = tokens if labelled_per_row is None else batch * labelled_per_row
     layer = (
         linear_flops(tokens, hidden, 3 * hidden)  # Q, K, V
         + attention_flops(batch, seq_len, seq_len, hidden)
@@ -231,7 +252,7 @@ def bert_flops(batch: int, seq_len: int, hidden: int, layers: int, intermediate:
         + linear_flops(tokens, hidden, intermediate)
         + linear_flops(tokens, intermediate, hidden)
     )
-    head = linear_flops(tokens, hidden, hidden) + linear_flops(tokens, hidden, vocab)
+    head = linear_flops(head_rows, hidden, hidden) + linear_flops(head_rows, hidden, vocab)
     encoder = layers * layer
     forward = encoder + head
     return {"encoder_forward": encoder, "forward": forward, "train": 3 * forward}
@@ -282,9 +303,15 @@ def cogito_flops(
 
 def model_flops(name: str, settings: BenchSettings, seq_len: int) -> dict[str, int]:
     batch = settings.batch_size(seq_len)
-    if name == "bert":
+    if name in BASELINES:
         return bert_flops(
-            batch, seq_len, settings.hidden_size, settings.num_layers, settings.intermediate_size, settings.vocab_size
+            batch,
+            seq_len,
+            settings.hidden_size,
+            settings.num_layers,
+            settings.intermediate_size,
+            settings.vocab_size,
+            settings.labelled_per_row(seq_len) if name == "bert_sparse" else None,
         )
     return cogito_flops(
         batch,
@@ -302,6 +329,21 @@ def model_flops(name: str, settings: BenchSettings, seq_len: int) -> dict[str, i
 
 # ---------------------------------------------------------------------------------------------
 # Models, inputs and the two timed operations.
+
+
+class SparseHeadBertForMaskedLM(BertForMaskedLM):
+    """`BertForMaskedLM` whose LM head runs only at the labelled positions, as Cogito's does.
+
+    The encoder is BERT's own; the head (transform + decoder to V) and the loss see only the
+    B·K rows with a label, so no `(B, N, V)` logits exist. Same loss as the stock model.
+    """
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> MaskedLMOutput:
+        hidden = self.bert(input_ids=input_ids).last_hidden_state  # (B, N, H)
+        selected = labels != IGNORE_INDEX  # (B, N)
+        logits = self.cls(hidden[selected])  # (M, V), M = labelled positions
+        loss = F.cross_entropy(logits.float(), labels[selected])
+        return MaskedLMOutput(loss=loss, logits=logits)
 
 
 def build_model(name: str, settings: BenchSettings, seq_len: int, attn_implementation: str = "sdpa"):
@@ -327,9 +369,7 @@ def build_model(name: str, settings: BenchSettings, seq_len: int, attn_implement
         model = CogitoForMaskedLM(config)
         if settings.gradient_checkpointing:
             model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    elif name == "bert":
-        from transformers import BertConfig, BertForMaskedLM
-
+    elif name in BASELINES:
         config = BertConfig(
             vocab_size=settings.vocab_size,
             hidden_size=settings.hidden_size,
@@ -341,7 +381,7 @@ def build_model(name: str, settings: BenchSettings, seq_len: int, attn_implement
             attention_probs_dropout_prob=settings.dropout,
             attn_implementation=attn_implementation,
         )
-        model = BertForMaskedLM(config)
+        model = (SparseHeadBertForMaskedLM if name == "bert_sparse" else BertForMaskedLM)(config)
     else:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {name!r}")
     return model.to(settings.device)
@@ -569,27 +609,13 @@ def render_profile(seq_len: int, profiles: dict[str, dict]) -> str:
 # The run.
 
 
-def least_squares_slope(xs: list[float], ys: list[float]) -> float | None:
-    if len(xs) < 2:
-        return None
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    denominator = sum((x - mean_x) ** 2 for x in xs)
-    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / denominator
-
-
 def machine_description(threads: int) -> dict:
     model_name = platform.processor() or platform.machine()
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
             if line.startswith("Model name:"):
                 model_name = line.split(":", 1)[1].strip()
-    commit = None
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
-            cwd=Path(__file__).resolve().parent,
-        )  # fmt: skip
-        commit = out.stdout.strip() or None
+    commit = git_commit(Path(__file__).resolve().parent)
     import transformers
 
     return {
@@ -599,7 +625,7 @@ def machine_description(threads: int) -> dict:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),
-        "commit": commit,
+        "commit": commit[:7] if commit else None,
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
     }
 
@@ -684,7 +710,8 @@ def run_bench(settings: BenchSettings, log=print) -> dict:
         "matmul_peak_flops_per_s": peak,
         "matmul_peak_readings": peaks,
         "rows": rows,
-        "ratios": _ratios(rows),
+        "ratios": _ratios(rows, "bert_sparse"),
+        "ratios_stock_bert": _ratios(rows, "bert"),
         "memory_slopes_mb_per_1k_tokens": _slopes(rows),
         "profile": {"seq_len": settings.profile, "models": profiles} if profiles else None,
     }
@@ -701,17 +728,21 @@ def _activation(row: dict, phase: str) -> float | None:
     return memory[phase]["activation_mb"]
 
 
-def _ratios(rows: list[dict]) -> list[dict]:
-    """BERT / Cogito per N where both ran: >1 means Cogito is faster or smaller."""
+def _ratios(rows: list[dict], baseline: str) -> list[dict]:
+    """`baseline` / Cogito per N where both ran: >1 means Cogito is faster or smaller. Beside each
+    measured time ratio, the analytic FLOP ratio (what the matmul counts alone would predict)."""
     ratios = []
     for seq_len in sorted({r["seq_len"] for r in rows}):
-        bert, cogito = _row(rows, "bert", seq_len), _row(rows, "cogito", seq_len)
+        bert, cogito = _row(rows, baseline, seq_len), _row(rows, "cogito", seq_len)
         if bert is None or cogito is None:
             continue
         entry = {
             "seq_len": seq_len,
+            "baseline": baseline,
             "infer_time": bert["infer_s"]["median"] / cogito["infer_s"]["median"],
+            "infer_flops": bert["flops"]["encoder_forward"] / cogito["flops"]["encoder_forward"],
             "train_time": bert["train_s"]["median"] / cogito["train_s"]["median"],
+            "train_flops": bert["flops"]["train"] / cogito["flops"]["train"],
             "train_memory": None,
             "infer_memory": None,
         }
@@ -731,7 +762,7 @@ def _slopes(rows: list[dict]) -> dict[str, dict[str, float | None]]:
         for phase in ("train", "infer"):
             points = [(r["seq_len"] / 1000, _activation(r, phase)) for r in rows if r["model"] == name]
             points = [(x, y) for x, y in points if y is not None]
-            slopes[name][phase] = least_squares_slope([x for x, _ in points], [y for _, y in points])
+            slopes[name][phase] = linear_regression(*zip(*points)).slope if len(points) >= 2 else None
     return slopes
 
 
@@ -755,6 +786,27 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}×"
 
 
+def _ratio_table(ratios: list[dict], title: str) -> list[str]:
+    """A baseline / Cogito table: measured median-time ratio beside the analytic FLOP ratio."""
+    if not ratios:
+        return []
+    lines = [
+        "",
+        title + " Above 1× Cogito is faster or smaller; *FLOPs* is the analytic matmul-FLOP ratio, what the "
+        "arithmetic alone predicts.",
+        "",
+        "| N | train step time | train FLOPs | encoder fwd time | encoder fwd FLOPs | train memory | fwd memory |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for ratio in ratios:
+        lines.append(
+            f"| {ratio['seq_len']} | {_ratio(ratio['train_time'])} | *{_ratio(ratio['train_flops'])}* "
+            f"| {_ratio(ratio['infer_time'])} | *{_ratio(ratio['infer_flops'])}* "
+            f"| {_ratio(ratio['train_memory'])} | {_ratio(ratio['infer_memory'])} |"
+        )
+    return lines
+
+
 def render_markdown(result: dict) -> str:
     s, machine = result["settings"], result["machine"]
     rows = result["rows"]
@@ -768,8 +820,8 @@ def render_markdown(result: dict) -> str:
         f"dropout {s['dropout']}, random init, SDPA. BERT FFN {s['intermediate_size']}; Cogito gated FFN "
         f"{result['cogito_intermediate_size']}, C={s['concepts']} concepts, decoder `{s['decoder_type']}` × "
         f"{s['num_decoder_layers']}. Batch B = {s['tokens_per_batch']} // N (at least 1); "
-        f"{s['mlm_probability']:.0%} of positions labelled. Cogito decodes only those; "
-        f"BERT computes logits at every position (as transformers does), which its FLOPs include.",
+        f"{s['mlm_probability']:.0%} of positions labelled. Cogito and `bert_sparse` decode only those; "
+        f"the stock `bert` computes logits at every position (as transformers does), which its FLOPs include.",
         "",
         "Parameters (unique, tied embeddings once; the position table grows with N) at "
         f"N={s['sizes'][0]}: "
@@ -800,18 +852,16 @@ def render_markdown(result: dict) -> str:
             f"| {row['train_flops_per_s'] / 1e9:.1f} | {row['train_mfu']:.0%} "
             f"| {_mb(_activation(row, 'train'))} | {_mb(_activation(row, 'infer'))} | {_mb(peak)} |"
         )
-    lines += [
-        "",
-        "BERT / Cogito (median time, activation memory; above 1× Cogito is faster or smaller):",
-        "",
-        "| N | encoder fwd time | train step time | train memory | fwd memory |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for ratio in result["ratios"]:
-        lines.append(
-            f"| {ratio['seq_len']} | {_ratio(ratio['infer_time'])} | {_ratio(ratio['train_time'])} "
-            f"| {_ratio(ratio['train_memory'])} | {_ratio(ratio['infer_memory'])} |"
-        )
+    lines += _ratio_table(
+        result["ratios"],
+        "**Like with like: BERT with the LM head at the labelled positions only (`bert_sparse`) / Cogito** — "
+        "both score only the masked positions, so the ratio is the encoders' difference.",
+    )
+    lines += _ratio_table(
+        result.get("ratios_stock_bert", []),
+        "Second view: **stock `BertForMaskedLM` (logits at all B·N positions) / Cogito** — what a user of "
+        "transformers' BERT would see; it adds BERT's dense `(B, N, V)` head work to the gap.",
+    )
     slope_parts = []
     for name, slopes in result["memory_slopes_mb_per_1k_tokens"].items():
         if slopes["train"] is not None:
@@ -834,7 +884,7 @@ def plot(result: dict, path: Path) -> None:
 
     rows = result["rows"]
     fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = {"cogito": "tab:blue", "bert": "tab:orange"}
+    colours = {"cogito": "tab:blue", "bert_sparse": "tab:green", "bert": "tab:orange"}
     for name in MODELS:
         mine = [r for r in rows if r["model"] == name]
         if not mine:
@@ -864,7 +914,8 @@ def plot(result: dict, path: Path) -> None:
             ax.legend(fontsize=8, loc="lower left")
     s = result["settings"]
     fig.suptitle(
-        f"Cogito vs BERT, H={s['hidden_size']} L={s['num_layers']}, {s['tokens_per_batch']} tokens per batch, "
+        f"Cogito vs BERT (sparse head, stock), H={s['hidden_size']} L={s['num_layers']}, "
+        f"{s['tokens_per_batch']} tokens per batch, "
         f"{result['dtype']}, {result['machine']['torch_threads']} threads",
         fontsize=10,
     )

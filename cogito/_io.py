@@ -1,11 +1,12 @@
-"""File-level helpers shared by the commands: atomic writes (a reader sees the old file or the
-new one, never half of either) and what counts as a saved tokenizer."""
+"""Helpers shared by every layer: the one atomic write (a reader sees the old file or the new one,
+never half of either), what counts as a saved tokenizer, and the git commit of the code."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import stat
+import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,13 @@ def has_tokenizer_files(folder: str | os.PathLike[str]) -> bool:
     return any((Path(folder) / name).is_file() for name in TOKENIZER_FILES)
 
 
+def current_umask() -> int:
+    """The process umask (reading it means setting it: put straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], Any], binary: bool = False) -> None:
     """Call ``write(handle)`` on a temp file beside ``path``, fsync it, then ``os.replace`` it over
     ``path``. The file keeps the mode an existing ``path`` had (else the umask's default); on any
@@ -49,12 +57,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], Any], 
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists():
-            mode = stat.S_IMODE(path.stat().st_mode)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
+        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~current_umask()
         os.chmod(tmp, mode)  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:
@@ -66,3 +69,14 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], Any], 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """`atomic_write` of a string (UTF-8, newlines as given)."""
     atomic_write(path, lambda handle: handle.write(text))
+
+
+def git_commit(folder: str | os.PathLike[str] | None = None) -> str | None:
+    """The full commit hash checked out at ``folder`` (default: this package's source tree), or
+    ``None`` outside a git checkout or without git."""
+    cwd = Path(folder) if folder is not None else Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=cwd, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (result.stdout.strip() or None) if result.returncode == 0 else None

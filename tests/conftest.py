@@ -16,6 +16,9 @@ import tempfile  # noqa: E402
 
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="cogito-tests-hf-")
 
+import subprocess
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -32,6 +35,44 @@ WORDS = (
     "under never day same another know while last might us great old year off come since against "
     "go came right used take three paris capital france city river house love letter sister"
 ).split()
+
+
+def _repository_root() -> Path:
+    """The main checkout of this repository: for a git worktree, the folder of the shared `.git`."""
+    here = Path(__file__).resolve().parents[1]
+    try:
+        common = subprocess.run(
+            ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+            capture_output=True,
+            text=True,
+            cwd=here,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        common = ""
+    return Path(common).parent if common.endswith(".git") else here
+
+
+# The project's shared data (`../shared` beside the repository): GLUE-format tasks, the research log.
+SHARED = Path(os.environ.get("COGITO_SHARED_DIR") or _repository_root().parent / "shared")
+
+
+def shared_path(*parts: str) -> Path:
+    """A file or folder under `SHARED`; the test fails (never skips) when it is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(
+            f"{path} is missing: these tests read the project's shared data in ../shared beside the repository "
+            "(set COGITO_SHARED_DIR to its location)",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def glue_data() -> Path:
+    """`../shared/data/glue`: real GLUE-format task folders (RTE, SST-2, ...)."""
+    return shared_path("data", "glue")
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +110,6 @@ def tiny_config(**overrides) -> CogitoConfig:
 @pytest.fixture(scope="session")
 def corpus_cache(tmp_path_factory):
     """The built-in corpus cache: $COGITO_CACHE when set (fetched once per machine), else per session."""
-    from pathlib import Path
-
     if os.environ.get("COGITO_CACHE"):
         return Path(os.environ["COGITO_CACHE"]) / "corpus"
     return tmp_path_factory.mktemp("cogito_cache") / "corpus"

@@ -33,6 +33,7 @@ from bench import (  # noqa: E402
 )
 
 from cogito.cli import main
+from cogito.modeling_cogito import IGNORE_INDEX
 
 
 def tiny_settings(**overrides) -> BenchSettings:
@@ -49,6 +50,21 @@ def test_bert_flops_of_a_hand_computed_layer_and_head():
     # B=1, N=2, H=4, L=1, I=8, V=10: QKV 2·2·4·12=192, attention 4·1·2·2·4=64, output 2·2·4·4=64,
     # FFN 2·2·4·8 + 2·2·8·4 = 256 -> layer 576; head 2·2·4·4 + 2·2·4·10 = 224.
     assert bert_flops(1, 2, 4, 1, 8, 10) == {"encoder_forward": 576, "forward": 800, "train": 2400}
+    # The sparse head at K=1 labelled position per row: head 2·1·4·4 + 2·1·4·10 = 112.
+    assert bert_flops(1, 2, 4, 1, 8, 10, labelled_per_row=1) == {"encoder_forward": 576, "forward": 688, "train": 2064}
+
+
+def test_sparse_head_bert_gives_the_stock_loss_without_dense_logits():
+    settings = tiny_settings()
+    stock, sparse = build_model("bert", settings, 64), build_model("bert_sparse", settings, 64)
+    sparse.load_state_dict(stock.state_dict())
+    input_ids, labels = make_batch(settings, 64)
+    expected = stock(input_ids=input_ids, labels=labels)
+    got = sparse(input_ids=input_ids, labels=labels)
+    torch.testing.assert_close(got.loss, expected.loss, rtol=1e-5, atol=1e-6)
+    selected = labels != IGNORE_INDEX
+    assert got.logits.shape == (int(selected.sum()), settings.vocab_size)
+    torch.testing.assert_close(got.logits, expected.logits[selected], rtol=1e-5, atol=1e-5)
 
 
 def test_cogito_flops_of_a_hand_computed_layer_decoder_and_head():
@@ -88,12 +104,12 @@ def test_matched_intermediate_size_gives_the_gated_ffn_the_plain_ffn_budget():
 def test_batches_keep_tokens_constant_and_label_a_fixed_fraction():
     settings = BenchSettings()
     assert [settings.batch_size(n) for n in (128, 512, 2048, 8192, 32768)] == [64, 16, 4, 1, 1]
-    assert settings.models_for(8192) == ("cogito", "bert")
+    assert settings.models_for(8192) == ("cogito", "bert_sparse", "bert") == MODELS
     assert settings.models_for(32768) == ("cogito",)
     input_ids, labels = make_batch(tiny_settings(), 128)
     assert input_ids.shape == (2, 128)
-    assert ((labels != -100).sum(dim=1) == round(0.15 * 128)).all()
-    assert torch.equal(labels[labels != -100], input_ids[labels != -100])
+    assert ((labels != IGNORE_INDEX).sum(dim=1) == round(0.15 * 128)).all()
+    assert torch.equal(labels[labels != IGNORE_INDEX], input_ids[labels != IGNORE_INDEX])
 
 
 def test_tiny_preset_is_overridden_by_explicit_flags():
@@ -131,7 +147,8 @@ def test_tiny_bench_writes_a_table_with_every_size_and_both_models(tiny_run):
     for n in (64, 128):
         for name in MODELS:
             assert f"| {name} | {n} |" in table
-        assert f"\n| {n} | " in table  # a BERT/Cogito ratio row
+        assert table.count(f"\n| {n} | ") == 2  # a ratio row for each baseline
+    assert table.index("bert_sparse") < table.index("stock `BertForMaskedLM`")  # like with like leads
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "aten::" in (out / "profile_N64.md").read_text()
 
@@ -147,9 +164,14 @@ def test_tiny_bench_json_has_positive_ratios_flops_and_params(tiny_run):
         assert row["flops"]["train"] == 3 * row["flops"]["forward"] > 0
         assert row["params"]["total"] > row["params"]["encoder_layers"] > 0
     assert [r["seq_len"] for r in result["ratios"]] == [64, 128]
-    for ratio in result["ratios"]:
-        for key in ("infer_time", "train_time", "train_memory"):
+    assert [r["seq_len"] for r in result["ratios_stock_bert"]] == [64, 128]
+    for ratio in result["ratios"] + result["ratios_stock_bert"]:
+        for key in ("infer_time", "train_time", "train_memory", "train_flops", "infer_flops"):
             assert ratio[key] > 0
+    for sparse, stock in zip(result["ratios"], result["ratios_stock_bert"]):
+        assert (sparse["baseline"], stock["baseline"]) == ("bert_sparse", "bert")
+        assert stock["train_flops"] > sparse["train_flops"]  # the dense head is extra work
+        assert stock["infer_flops"] == sparse["infer_flops"]  # the encoders are the same
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import SHARED
 from safetensors.torch import load_file, save_file
 
 from cogito import CogitoConfig, CogitoForMaskedLM, CogitoForSequenceClassification
@@ -31,11 +32,9 @@ from cogito.hub_cards.convert import (
     convert_research_checkpoint,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "research-fixtures"
+FIXTURES = SHARED / "reference" / "research-fixtures"  # a missing folder fails collection, never skips
 DECODERS = ["perceiver", "perceiver_posonly", "weighted"]
 ARCHITECTURE_OF = {decoder: name for name, decoder in RESEARCH_ARCHITECTURES.items()}
-
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"research fixtures not found at {FIXTURES}")
 
 
 def expected_models() -> dict:
@@ -105,7 +104,7 @@ def _research_scale_config(label: str) -> CogitoConfig:
     return cogito_config_from_research(research)
 
 
-RESEARCH_SCALE = expected_models()["parameters_at_research_scale"] if FIXTURES.is_dir() else {}
+RESEARCH_SCALE = expected_models()["parameters_at_research_scale"]
 
 
 @pytest.mark.parametrize("run", sorted(RESEARCH_SCALE))

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import shared_path
 
 from cogito.hub_cards import log as log_module
 from cogito.hub_cards.log import (
@@ -23,7 +24,6 @@ from cogito.hub_cards.log import (
 
 REPO = Path(__file__).resolve().parents[1]
 LOG = REPO / "experiments" / "experiment_log.md"
-REFERENCE_LOG = Path("/work/shared/reference/master_experiment_log.md")
 
 RUN_IDS = [
     "weighted_mlm_H512L2C128_20260117_153544",
@@ -127,9 +127,9 @@ def test_typed_fields_of_the_research_rows(records):
     assert records[3].cells["Architecture"] == "H512 **L6** C128"
 
 
-@pytest.mark.skipif(not REFERENCE_LOG.is_file(), reason="research log not on this machine")
 def test_project_log_carries_the_research_rows_verbatim():
-    reference = [line for line in REFERENCE_LOG.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+    reference_log = shared_path("reference", "master_experiment_log.md")  # ../shared; fails if missing
+    reference = [line for line in reference_log.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
     ours = [line for line in LOG.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
     assert ours == reference
 
@@ -342,3 +342,4 @@ def test_concurrent_writers_lose_no_row(tmp_path):
         worker.join(timeout=120)
         assert worker.exitcode == 0
     assert len(read_log(log)) == 30
+    assert sorted(os.listdir(tmp_path)) == ["log.md"]  # the filelock lock file is gone

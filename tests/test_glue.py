@@ -1,7 +1,8 @@
 """GLUE runner: metrics, task table, data loading, every head, selection, zero-shot STS-B, the log.
 
 Fine-tuning runs go through the real code path on slices of the real GLUE-format data in
-`../shared/data/glue` (present in CI) with a tiny Cogito model.
+`../shared/data/glue` (the `glue_data` fixture of conftest; a missing folder fails the tests)
+with a tiny Cogito model.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ from cogito.evaluation.glue.tasks import (
 from cogito.hub_cards.log import find_run, read_log
 
 REPO = Path(__file__).resolve().parents[1]
-GLUE_DATA = REPO.parent / "shared" / "data" / "glue"
 LOG = REPO / "experiments" / "experiment_log.md"
 FAST = dict(
     max_seq_length=64,
@@ -61,8 +61,6 @@ FAST = dict(
     per_device_eval_batch_size=50,
     logging_steps=5,
 )
-
-needs_glue_data = pytest.mark.skipif(not GLUE_DATA.is_dir(), reason=f"{GLUE_DATA} not present")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -179,12 +177,11 @@ def test_cli_rejects_unknown_task_with_the_list(tiny_model_dir, tmp_path, capsys
 # --------------------------------------------------------------------------- data
 
 
-@needs_glue_data
-def test_rte_string_labels_map_to_the_label_names():
-    data = read_split(GLUE_TASKS["rte"], GLUE_DATA / "RTE" / "dev.tsv")
+def test_rte_string_labels_map_to_the_label_names(glue_data):
+    data = read_split(GLUE_TASKS["rte"], glue_data / "RTE" / "dev.tsv")
     assert set(data) == {"text_a", "text_b", "label"}
     assert len(data["label"]) == 800 and set(data["label"]) == {0, 1}
-    raw = list(csv.reader(open(GLUE_DATA / "RTE" / "dev.tsv"), delimiter="\t", quoting=csv.QUOTE_NONE))
+    raw = list(csv.reader(open(glue_data / "RTE" / "dev.tsv"), delimiter="\t", quoting=csv.QUOTE_NONE))
     assert data["label"][:20] == [("entailment", "not_entailment").index(r[3]) for r in raw[1:21]]
 
 
@@ -243,13 +240,13 @@ def test_model_folder_without_tokenizer_is_refused(tmp_path):
         load_tokenizer(str(tmp_path))
 
 
-def test_head_that_does_not_fit_the_model_is_refused(tiny_model_dir, tmp_path):
+def test_head_that_does_not_fit_the_model_is_refused(glue_data, tiny_model_dir, tmp_path):
     args = GlueArguments(
         model_name_or_path=str(tiny_model_dir),
         output_dir=str(tmp_path),
         tasks=["rte"],
         heads=["native"],
-        data_dir=str(GLUE_DATA),
+        data_dir=str(glue_data),
     )
     with pytest.raises(
         ValueError, match=r"head 'native' does not apply.*Cogito.*concept_attention, mean, via_decoder"
@@ -286,13 +283,12 @@ def test_epoch_selection_heldout_best_on_validation_and_final():
 # --------------------------------------------------------------------------- fine-tuning runs
 
 
-@needs_glue_data
-def test_finetune_rte_and_sst2_slices_writes_results(tiny_model_dir, tmp_path):
+def test_finetune_rte_and_sst2_slices_writes_results(glue_data, tiny_model_dir, tmp_path):
     args = GlueArguments(
         model_name_or_path=str(tiny_model_dir),
         output_dir=str(tmp_path / "out"),
         tasks=["rte", "sst2"],
-        data_dir=str(GLUE_DATA),
+        data_dir=str(glue_data),
         max_train_samples=200,
         max_eval_samples=100,
         num_train_epochs=1,
@@ -318,10 +314,9 @@ def test_finetune_rte_and_sst2_slices_writes_results(tiny_model_dir, tmp_path):
     assert summary["scores"]["sst2/concept_attention"] == results["sst2"]["combined_score"]
 
 
-@needs_glue_data
-def test_same_seed_gives_the_same_scores_other_heads_and_honest_selection_labels(tiny_model_dir, tmp_path):
+def test_same_seed_gives_the_same_scores_other_heads_and_honest_selection_labels(glue_data, tiny_model_dir, tmp_path):
     common = dict(
-        tasks=["rte"], data_dir=str(GLUE_DATA), max_train_samples=80, max_eval_samples=40, num_train_epochs=2, **FAST
+        tasks=["rte"], data_dir=str(glue_data), max_train_samples=80, max_eval_samples=40, num_train_epochs=2, **FAST
     )
     first = run_glue(
         GlueArguments(
@@ -362,8 +357,7 @@ def test_same_seed_gives_the_same_scores_other_heads_and_honest_selection_labels
     assert optimistic["scores"]["rte/pair"] == result["combined_score"]
 
 
-@needs_glue_data
-def test_bert_baseline_runs_through_the_same_code(tmp_path, tiny_tokenizer):
+def test_bert_baseline_runs_through_the_same_code(glue_data, tmp_path, tiny_tokenizer):
     from transformers import BertConfig, BertForMaskedLM
 
     config = BertConfig(
@@ -381,7 +375,7 @@ def test_bert_baseline_runs_through_the_same_code(tmp_path, tiny_tokenizer):
             model_name_or_path=str(tmp_path / "bert"),
             output_dir=str(tmp_path / "out"),
             tasks=["rte"],
-            data_dir=str(GLUE_DATA),
+            data_dir=str(glue_data),
             max_train_samples=64,
             max_eval_samples=40,
             num_train_epochs=1,
@@ -485,7 +479,7 @@ def test_pair_classifier_mean_pools_concepts_and_trains(tiny_model_dir, tiny_tok
         labels=torch.tensor([1, 0]),
     )
     with torch.no_grad():
-        concepts_a = encoder(a["input_ids"], attention_mask=a["attention_mask"]).last_hidden_state  # (2, 8, 32)
+        concepts_a = encoder.cogito(a["input_ids"], attention_mask=a["attention_mask"]).last_hidden_state  # (2, 8, 32)
         emb_a = embed(encoder, a["input_ids"], a["attention_mask"])
     assert concepts_a.shape == (2, 8, 32)
     torch.testing.assert_close(emb_a, concepts_a.mean(dim=1))
@@ -521,8 +515,7 @@ def test_log_scores_follow_the_log_convention():
     assert glue_log_scores(results, "mean") == {"mrpc": 81.23, "stsb": 0.6123, "mnli_m": 59.12, "rte": 55.0}
 
 
-@needs_glue_data
-def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(tiny_model_dir, tmp_path):
+def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(glue_data, tiny_model_dir, tmp_path):
     log = tmp_path / "log.md"
     shutil.copy(LOG, log)
     run_id = json.loads((tiny_model_dir / "cogito_run.json").read_text())["run_id"]
@@ -533,7 +526,7 @@ def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(tiny
             model_name_or_path=str(tiny_model_dir),
             output_dir=str(tmp_path / "out"),
             tasks=["rte"],
-            data_dir=str(GLUE_DATA),
+            data_dir=str(glue_data),
             max_train_samples=48,
             max_eval_samples=40,
             num_train_epochs=1,
@@ -554,14 +547,13 @@ def test_glue_scores_update_the_run_of_cogito_run_json_in_a_copy_of_the_log(tiny
                 model_name_or_path=str(tiny_model_dir),
                 output_dir=str(tmp_path / "x"),
                 tasks=["rte"],
-                data_dir=str(GLUE_DATA),
+                data_dir=str(glue_data),
             ),
             GlueLogArguments(experiment_log=str(log), run_id="nope"),
         )
 
 
-@needs_glue_data
-def test_cli_runs_a_local_folder_task_given_its_text_columns(tiny_model_dir, tmp_path, capsys):
+def test_cli_runs_a_local_folder_task_given_its_text_columns(glue_data, tiny_model_dir, tmp_path, capsys):
     code = cli_main(
         [
             "--model_name_or_path",
@@ -573,7 +565,7 @@ def test_cli_runs_a_local_folder_task_given_its_text_columns(tiny_model_dir, tmp
             "--text_columns",
             "sentence",
             "--data_dir",
-            str(GLUE_DATA),
+            str(glue_data),
             "--max_train_samples",
             "64",
             "--max_eval_samples",
@@ -621,3 +613,28 @@ def test_only_local_cogito_folders_run_their_code_without_opt_in(tmp_path):
     assert trusts_remote_code(str(cogito_folder))
     assert not trusts_remote_code(str(other)) and trusts_remote_code(str(other), opt_in=True)
     assert not trusts_remote_code("someone/some-hub-model")
+
+
+def test_the_log_and_card_conventions_are_a_view_of_the_one_task_table():
+    from cogito.evaluation.glue.tasks import GLUE_METRICS, METRICS, OTHER_TASKS
+    from cogito.hub_cards import log as log_module
+
+    assert log_module.GLUE_METRICS is GLUE_METRICS  # imported, not a second table
+    assert list(GLUE_METRICS) == [
+        "cola", "sst2", "mrpc", "stsb", "qqp", "mnli_m", "mnli_mm", "qnli", "rte", "wnli", "paws",
+    ]  # fmt: skip
+    # Each logged score names a metric the task computes; its Hub id comes from the metric table.
+    for key, logged in GLUE_METRICS.items():
+        task = get_task(key.split("_")[0]) if key.startswith("mnli") else TASKS[key]
+        assert logged.metric in task.metrics
+        assert logged.metric_type == METRICS[logged.metric].hub_type
+    assert (GLUE_METRICS["stsb"].metric, GLUE_METRICS["stsb"].metric_type) == ("pearson", "pearsonr")
+    assert GLUE_METRICS["mrpc"].metric == GLUE_METRICS["qqp"].metric == "f1"
+    assert not GLUE_METRICS["cola"].percent and not GLUE_METRICS["stsb"].percent and GLUE_METRICS["rte"].percent
+    assert GLUE_METRICS["mnli_mm"].dataset_split == "validation_mismatched"
+    assert (GLUE_METRICS["paws"].dataset_type, GLUE_METRICS["paws"].dataset_config) == (
+        "google-research-datasets/paws",
+        "labeled_final",
+    )
+    assert OTHER_TASKS["paws"] is TASKS["paws"] and not TASKS["paws"].in_glue
+    assert "paws" not in [t.name for t in resolve_tasks(["all"])]  # `all` is GLUE only

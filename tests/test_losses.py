@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED, shared_path
 from safetensors.torch import load_file
 from scipy.sparse.csgraph import minimum_spanning_tree as scipy_mst
 
@@ -28,19 +28,7 @@ from cogito.training.losses import (
 from cogito.training.recipes import list_recipes, load_recipe
 from cogito.training.trainer import CogitoTrainingArguments
 
-
-def _shared_dir() -> Path:
-    """../shared beside the repo; from a `git worktree`, beside the main checkout it belongs to."""
-    repo = Path(__file__).resolve().parents[1]
-    shared = repo.parent / "shared"
-    git = repo / ".git"
-    if not shared.is_dir() and git.is_file():  # a worktree's .git file: "gitdir: <main>/.git/worktrees/<name>"
-        gitdir = Path(git.read_text().split(":", 1)[1].strip())
-        shared = gitdir.parents[2].parent / "shared"
-    return shared
-
-
-FIXTURES = _shared_dir() / "reference" / "research-fixtures"
+FIXTURES = SHARED / "reference" / "research-fixtures"
 RESEARCH_LOSSES = (
     "orthogonality",
     "soft_orthogonality",
@@ -592,8 +580,7 @@ def test_learnable_weighting_warns_about_a_negative_regulariser(caplog: pytest.L
 
 @pytest.fixture(scope="module")
 def research() -> dict:
-    if not (FIXTURES / "expected.json").is_file():
-        pytest.skip(f"research fixtures not found at {FIXTURES} (the repo's ../shared folder)")
+    shared_path("reference", "research-fixtures", "expected.json")  # fails (never skips) when missing
     return {
         "expected": json.loads((FIXTURES / "expected.json").read_text()),
         "inputs": load_file(FIXTURES / "regularizer_inputs.safetensors"),

@@ -385,7 +385,7 @@ def test_run_file_losses_must_agree_with_the_log_row(run_dir, log_path, tmp_path
 
 @pytest.mark.parametrize("bad", ["just-a-name", "a/b/c", "alice/bad--name", "alice/"])
 def test_bad_repo_id_is_refused(run_dir, log_path, bad):
-    with pytest.raises(ValueError, match="--repo_id"):
+    with pytest.raises(ValueError, match=f"--repo_id {bad!r} (must be USER/NAME|is not a valid Hub repo id)"):
         push(run_dir, log=log_path, repo_id=bad, dry_run=True)
 
 

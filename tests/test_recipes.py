@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
+from conftest import shared_path
 
 from cogito.cli.pretrain import cli_main, parse_args
 from cogito.configuration_cogito import CogitoConfig
@@ -28,16 +28,14 @@ from cogito.training.recipes import (
 )
 
 RECIPES = list_recipes()
-RESEARCH_LOG = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "master_experiment_log.md"
 
 
 def research_log_run_ids() -> list[str]:
-    """The run ids of the research log's "Training Runs" table (fails loudly when the log is missing)."""
-    if not RESEARCH_LOG.is_file():
-        raise FileNotFoundError(f"the research log is missing: expected {RESEARCH_LOG} (../shared next to the repo)")
-    ids = re.findall(r"^\|\s*\d{4}-\d{2}-\d{2}\s*\|\s*`([^`]+)`", RESEARCH_LOG.read_text(), flags=re.MULTILINE)
+    """The run ids of the research log's "Training Runs" table (../shared; the test fails when it is missing)."""
+    log = shared_path("reference", "master_experiment_log.md")
+    ids = re.findall(r"^\|\s*\d{4}-\d{2}-\d{2}\s*\|\s*`([^`]+)`", log.read_text(), flags=re.MULTILINE)
     if not ids:
-        raise ValueError(f"no run rows found in {RESEARCH_LOG}")
+        raise ValueError(f"no run rows found in {log}")
     return ids
 
 
@@ -338,3 +336,22 @@ def test_recipe_trains_two_steps_at_tiny_size(name, tmp_path, corpus_text_file):
 
 def test_recipes_evaluate_on_minipile_test_split_like_the_research_runs(capsys):
     assert dry_run("perceiver_mlm_l6", capsys)["data"]["validation_split_name"] == "test"
+
+
+def test_apply_recipe_puts_the_recipe_first_in_either_spelling():
+    from cogito.training.recipes import apply_recipe, recipe_argv
+
+    recipe = load_recipe("perceiver_mlm_l2")
+    expected = recipe_argv(recipe, "glue") + ["--seed", "1"]
+    assert apply_recipe(["--recipe", "perceiver_mlm_l2", "--seed", "1"], "glue") == expected
+    assert apply_recipe(["--recipe=perceiver_mlm_l2", "--seed", "1"], "glue") == expected
+    assert apply_recipe(["--seed", "1"], "glue") == ["--seed", "1"]
+    with pytest.raises(ValueError, match="--recipe needs a name or a path; recipes: .*perceiver_mlm_l2"):
+        apply_recipe(["--recipe", "--seed", "1"])
+
+
+def test_dry_run_prints_the_recipe_protocol_in_either_spelling(capsys):
+    assert cli_main(["--recipe=perceiver_mlm_l6", "--dry_run"]) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert resolved["recipe"]["name"] == "perceiver_mlm_H512L6C128_20260208_211633"
+    assert resolved["training"]["warmup_steps"] == 3000 and resolved["recipe"]["effective_batch_size"] == 512

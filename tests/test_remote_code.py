@@ -3,59 +3,17 @@ in a fresh process where the `cogito` package cannot be imported and the Hub is 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
 import torch
 from conftest import tiny_config
 
 from cogito import CogitoForMaskedLM, CogitoForSequenceClassification, CogitoModel
-
-CHILD = textwrap.dedent(
-    """
-    import sys
-    sys.modules["cogito"] = None  # the package must not be needed: `import cogito` now fails
-    import torch
-    from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM,
-                              AutoModelForSequenceClassification, pipeline)
-
-    mlm_folder, classifier_folder, expected_path = sys.argv[1:4]
-    expected = torch.load(expected_path)
-    inputs = expected["inputs"]
-
-    config = AutoConfig.from_pretrained(mlm_folder, trust_remote_code=True)
-    assert type(config).__name__ == "CogitoConfig", type(config)
-    assert type(config).__module__.startswith("transformers_modules"), type(config).__module__
-
-    checks = [
-        (AutoModel, mlm_folder, "last_hidden_state", "concepts"),
-        (AutoModelForMaskedLM, mlm_folder, "logits", "mlm_logits"),
-        (AutoModelForSequenceClassification, classifier_folder, "logits", "classifier_logits"),
-    ]
-    for auto_class, folder, field, key in checks:
-        model = auto_class.from_pretrained(folder, trust_remote_code=True).eval()
-        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
-        with torch.no_grad():
-            got = getattr(model(**inputs), field)
-        torch.testing.assert_close(got, expected[key], rtol=1e-5, atol=1e-5)
-        print(f"{auto_class.__name__}: {type(model).__name__} {tuple(got.shape)} matches")
-
-    fill = pipeline("fill-mask", model=mlm_folder, trust_remote_code=True, top_k=3)
-    predictions = fill("paris is the capital of [MASK] .")
-    assert len(predictions) == 3, predictions
-    assert all(p["sequence"].startswith("paris is the capital of") for p in predictions), predictions
-    assert predictions[0]["score"] >= predictions[-1]["score"]
-    print("fill-mask:", [(p["token_str"], round(p["score"], 4)) for p in predictions])
-    print("OK")
-    """
-)
+from cogito.configuration_cogito import DECODER_TYPES
+from cogito.hub_cards.verify import VerificationError, verify_folder
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("decoder_type", ["weighted", "perceiver", "perceiver_posonly"])
+@pytest.mark.parametrize("decoder_type", DECODER_TYPES)
 def test_saved_folder_loads_in_a_fresh_process_without_the_package(tmp_path, tiny_tokenizer, decoder_type):
     config = tiny_config(decoder_type=decoder_type, classifier_pooling="via_decoder", num_labels=3)
     torch.manual_seed(0)
@@ -70,25 +28,44 @@ def test_saved_folder_loads_in_a_fresh_process_without_the_package(tmp_path, tin
     inputs.pop("token_type_ids", None)
     with torch.no_grad():
         expected = {
-            "inputs": inputs,
-            "concepts": CogitoModel.from_pretrained(mlm_folder).eval()(**inputs).last_hidden_state,
-            "mlm_logits": mlm(**inputs).logits,
-            "classifier_logits": classifier(**inputs).logits,
+            "AutoModel": CogitoModel.from_pretrained(mlm_folder).eval()(**inputs).last_hidden_state,
+            "AutoModelForMaskedLM": mlm(**inputs).logits,
+            "AutoModelForSequenceClassification": classifier(**inputs).logits,
         }
-    torch.save(expected, tmp_path / "expected.pt")
 
-    env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD, str(mlm_folder), str(classifier_folder), str(tmp_path / "expected.pt")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # The MLM folder (with its tokenizer, so fill-mask runs too), then the classifier folder.
+    seen = verify_folder(
+        mlm_folder,
+        inputs=inputs,
+        sentence="paris is the capital of {mask} .",
+        auto_classes=("AutoModel", "AutoModelForMaskedLM"),
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().endswith("OK")
-    assert "AutoModelForSequenceClassification: CogitoForSequenceClassification" in result.stdout
+    seen_classifier = verify_folder(
+        classifier_folder, inputs=inputs, auto_classes=("AutoModelForSequenceClassification",), fill_mask=False
+    )
+    outputs = {**seen.outputs, **seen_classifier.outputs}
+    classes = {**seen.classes, **seen_classifier.classes}
+    for name, want in expected.items():
+        assert classes[name].startswith("transformers_modules"), classes[name]
+        torch.testing.assert_close(outputs[name], want, rtol=1e-5, atol=1e-5)
+    assert classes["AutoModelForSequenceClassification"].endswith(".CogitoForSequenceClassification")
+    assert seen.report.endswith("OK") and "fill-mask:" in seen.report
+    predictions = seen.fill_mask
+    assert len(predictions) == 3, predictions
+    assert all(p["sequence"].startswith("paris is the capital of") for p in predictions), predictions
+    assert predictions[0]["score"] >= predictions[-1]["score"]
+
+
+def test_verifier_fails_loudly_when_the_folder_needs_the_package(tmp_path, tiny_tokenizer):
+    model = CogitoForMaskedLM(tiny_config())
+    model.save_pretrained(tmp_path)
+    tiny_tokenizer.save_pretrained(tmp_path)
+    code = tmp_path / "modeling_cogito.py"
+    code.write_text("import cogito  # the Hub copy must not need the package\n" + code.read_text())
+    with pytest.raises(
+        VerificationError, match="(?s)does not load without the cogito package.*import of cogito halted"
+    ):
+        verify_folder(tmp_path, auto_classes=("AutoModelForMaskedLM",), fill_mask=False)
 
 
 def test_fill_mask_pipeline_fills_the_mask_in_process(tmp_path, tiny_tokenizer):

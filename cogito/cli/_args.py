@@ -4,7 +4,8 @@
   setting has one spelling everywhere (`--model_name_or_path`, `--output_dir`, `--concept_num`).
   Old spellings a command used to take are rewritten to the current one before parsing
   (`aliases`), and are not listed by `--help`.
-* `--recipe NAME` splices a recipe's section in front of the user's flags (`expand_recipe`).
+* `--recipe NAME` splices a recipe's section in front of the user's flags
+  (`cogito.training.recipes.apply_recipe`).
 * A user error (a bad flag, a `ValueError` naming a bad value, a missing file) ends the command
   with exit code 2 and one line `cogito <command>: error: <message>` on stderr, no traceback
   (`cli_command`). Anything else is a bug and keeps its traceback.
@@ -38,19 +39,6 @@ class CommandLineParser(HfArgumentParser):
 
     def error(self, message: str):  # argparse's hook for every parse error
         raise UsageError(message)
-
-
-def expand_recipe(argv: Sequence[str], section: str) -> list[str]:
-    """`[..., "--recipe", NAME, ...]` → the recipe's `section` flags, then the other flags (which win)."""
-    from cogito.training.recipes import load_recipe, recipe_argv
-
-    argv = list(argv)
-    if "--recipe" not in argv:
-        return argv
-    at = argv.index("--recipe")
-    if at + 1 >= len(argv):
-        raise ValueError("--recipe needs a name or a path")
-    return recipe_argv(load_recipe(argv[at + 1]), section) + argv[:at] + argv[at + 2 :]
 
 
 def _rewrite_aliases(argv: Iterable[str], aliases: Mapping[str, str]) -> list[str]:

@@ -12,7 +12,6 @@ corpus are cached (`$COGITO_CACHE`, the datasets cache), so a second run starts 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cogito._wandb import setup_wandb
 from cogito.cli._args import cli_command, parse
 from cogito.configuration_cogito import DECODER_TYPES
 from cogito.training.losses import LOSS_WEIGHTINGS
@@ -108,13 +108,6 @@ class DemoArguments:
             for key, value in RESEARCH_SCALE.items():
                 if getattr(self, key) == DEMO_SCALE[key]:
                     setattr(self, key, value)
-
-
-def _wandb_logged_in() -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    netrc = Path.home() / ".netrc"
-    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
 
 
 def _stage(name: str, timings: dict[str, float]):
@@ -278,9 +271,7 @@ def run_demo(args: DemoArguments) -> dict[str, Any]:
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     log_path = Path(args.experiment_log) if args.experiment_log else output_dir / "experiment_log.md"
-    if not _wandb_logged_in():
-        os.environ.setdefault("WANDB_MODE", "offline")
-    os.environ.setdefault("WANDB_DIR", str(output_dir))
+    setup_wandb("wandb", directory=output_dir)  # the pretraining stage reports to W&B (offline unless logged in)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 

@@ -18,10 +18,11 @@ from typing import Any
 from transformers.utils import logging
 
 from cogito._io import RUN_FILE
-from cogito.cli._args import cli_command, expand_recipe, parse
+from cogito.cli._args import cli_command, parse
 from cogito.evaluation.glue.run import GlueArguments, run_glue
-from cogito.evaluation.glue.tasks import GLUE_TASKS
-from cogito.hub_cards.log import GLUE_METRICS, find_run, format_glue_cell, read_log, update_run
+from cogito.evaluation.glue.tasks import GLUE_METRICS, TASKS
+from cogito.hub_cards.log import find_run, format_glue_cell, read_log, update_run
+from cogito.training.recipes import apply_recipe
 
 logger = logging.get_logger(__name__)
 
@@ -49,22 +50,14 @@ class GlueLogArguments:
 
 
 # Log keys whose score is a fraction we store as 0-1 but the log writes in %.
-_LOG_METRIC = {
-    "pearsonr": "pearson",
-    "matthews_correlation": "matthews_correlation",
-    "f1": "f1",
-    "accuracy": "accuracy",
-}
-
-
 def glue_log_scores(results: list[dict[str, Any]], head: str) -> dict[str, float]:
     """Scores of one fine-tuned head in the log's convention (MRPC/QQP F1 %, MNLI-m acc %, STS-B Pearson)."""
     scores = {}
     for result in results:
         metric = GLUE_METRICS.get(result["task"])
-        if result["head"] != head or metric is None or result["trained_on"] not in GLUE_TASKS:
+        if result["head"] != head or metric is None or result["trained_on"] not in TASKS:
             continue
-        value = result["metrics"].get(_LOG_METRIC[metric.metric_type])
+        value = result["metrics"].get(metric.metric)
         if value is None or math.isnan(value):
             continue
         scores[result["task"]] = round(value * 100, 2) if metric.percent else round(value, 4)
@@ -140,7 +133,7 @@ def run_glue_and_log(args: GlueArguments, log_args: GlueLogArguments) -> dict[st
 
 def parse_args(argv: list[str] | None) -> tuple[GlueArguments, GlueLogArguments]:
     """Parse `cogito glue` flags; `--recipe NAME` supplies the recipe's GLUE protocol as defaults."""
-    argv = expand_recipe(sys.argv[1:] if argv is None else argv, "glue")
+    argv = apply_recipe(sys.argv[1:] if argv is None else argv, "glue")
     args, log_args = parse("glue", [GlueArguments, GlueLogArguments], argv, description=__doc__.split("\n\n")[0])
     return args, log_args
 

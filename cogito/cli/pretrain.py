@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cogito.cli._args import cli_command, expand_recipe, parse
+from cogito.cli._args import cli_command, parse
 from cogito.training.pretrain import (
     DataArguments,
     ExperimentArguments,
@@ -26,6 +26,7 @@ from cogito.training.pretrain import (
     check_objective_arguments,
     pretrain,
 )
+from cogito.training.recipes import apply_recipe
 from cogito.training.trainer import CogitoTrainingArguments, NonFiniteLossError
 
 # Optional names and paths a recipe may set and `--<flag> none` unsets.
@@ -47,7 +48,7 @@ def parse_args(argv: list[str] | None):
     `--dataset_name none` / `--tokenizer_name none` (any optional path or name) unset a recipe's
     value, e.g. to scale a recipe down to the built-in corpus and a tokenizer trained on it.
     """
-    argv = expand_recipe(sys.argv[1:] if argv is None else argv, "pretrain")
+    argv = apply_recipe(sys.argv[1:] if argv is None else argv, "pretrain")
     parsed = parse(
         "pretrain",
         (ModelArguments, DataArguments, CogitoTrainingArguments, ExperimentArguments),
@@ -152,7 +153,7 @@ def resolved_arguments(parsed) -> dict[str, dict[str, Any]]:
 
 @cli_command("pretrain")
 def cli_main(argv: list[str]) -> int:
-    from cogito.training.recipes import list_recipes, load_recipe, recipe_protocol, recipe_warnings
+    from cogito.training.recipes import list_recipes, load_recipe, recipe_protocol, recipe_warnings, split_recipe
 
     if "--list_recipes" in argv:
         for name in list_recipes():
@@ -171,14 +172,15 @@ def cli_main(argv: list[str]) -> int:
             parsed = parse_args(argv + ["--use_cpu", "true"])
             print(f"(no GPU here: validated with --use_cpu true; {error})", file=sys.stderr)
         resolved = resolved_arguments(parsed)
-        if "--recipe" in argv:
-            resolved["recipe"] = recipe_protocol(load_recipe(argv[argv.index("--recipe") + 1]))
+        name, _ = split_recipe(argv)
+        if name is not None:
+            resolved["recipe"] = recipe_protocol(load_recipe(name))
         print(json.dumps(resolved, indent=2, default=str))
         return 0
     parsed = parse_args(argv)
-    if "--recipe" in argv:
-        recipe = load_recipe(argv[argv.index("--recipe") + 1])
-        for warning in recipe_warnings(recipe, parsed[2]):
+    name, _ = split_recipe(argv)
+    if name is not None:
+        for warning in recipe_warnings(load_recipe(name), parsed[2]):
             print(f"cogito pretrain: warning: {warning}", file=sys.stderr)
     try:
         summary = run_pretrain(*parsed)

@@ -9,10 +9,7 @@ outputs match, and fills a mask with `pipeline("fill-mask")`.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +18,8 @@ import torch
 
 from cogito import CogitoConfig, CogitoForMaskedLM
 from cogito.cli._args import cli_command, parse
+from cogito.hub_cards.verify import verify_folder
+from cogito.modeling_cogito import IGNORE_INDEX
 
 SENTENCES = [
     "paris is the capital of france .",
@@ -30,25 +29,6 @@ SENTENCES = [
     "the river runs through the city .",
     "she wrote a letter to her sister .",
 ]
-
-_CHILD = textwrap.dedent(
-    """
-    import json, sys
-    sys.modules["cogito"] = None  # prove the folder needs no installed package
-    import torch
-    from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
-    folder = sys.argv[1]
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
-    model = AutoModelForMaskedLM.from_pretrained(folder, trust_remote_code=True).eval()
-    inputs = tokenizer(sys.argv[2], return_tensors="pt")
-    with torch.no_grad():
-        logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
-    fill = pipeline("fill-mask", model=folder, trust_remote_code=True, top_k=3)
-    predictions = [(p["token_str"], round(p["score"], 3)) for p in fill(sys.argv[3])]
-    print(json.dumps({"logits_sum": float(logits.double().sum()), "predictions": predictions,
-                      "class": type(model).__module__ + "." + type(model).__name__}))
-    """
-)
 
 
 def build_tokenizer(sentences: list[str]):
@@ -89,7 +69,7 @@ def run_smoke(output_dir: Path, steps: int = 150, seed: int = 0) -> dict:
         generator = torch.Generator().manual_seed(step)
         maskable = attention_mask.bool() & (input_ids > tokenizer.mask_token_id)
         chosen = maskable & (torch.rand(input_ids.shape, generator=generator) < 0.3)
-        labels = torch.where(chosen, input_ids, -100)
+        labels = torch.where(chosen, input_ids, IGNORE_INDEX)
         masked = torch.where(chosen, tokenizer.mask_token_id, input_ids)
         loss = model(masked, attention_mask=attention_mask, labels=labels).loss
         optimizer.zero_grad()
@@ -106,27 +86,22 @@ def run_smoke(output_dir: Path, steps: int = 150, seed: int = 0) -> dict:
     inputs = tokenizer(probe, return_tensors="pt")
     with torch.no_grad():
         logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    child = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(output_dir), probe, probe],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=output_dir,
+    reloaded = verify_folder(
+        output_dir,
+        inputs={"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]},
+        sentence=probe,
+        auto_classes=("AutoModelForMaskedLM",),
     )
-    if child.returncode != 0:
-        raise RuntimeError(f"reloading {output_dir} in a fresh process failed:\n{child.stderr}")
-    reloaded = json.loads(child.stdout.strip().splitlines()[-1])
-    expected_sum = float(logits.double().sum())
-    if abs(reloaded["logits_sum"] - expected_sum) > 1e-3 * max(1.0, abs(expected_sum)):
-        raise RuntimeError(f"reloaded logits differ: {reloaded['logits_sum']} vs {expected_sum}")
+    got = reloaded.outputs["AutoModelForMaskedLM"]
+    if not torch.allclose(got, logits, rtol=1e-4, atol=1e-5):
+        raise RuntimeError(f"reloaded logits differ by up to {float((got - logits).abs().max()):.3g}")
     return {
         "output_dir": str(output_dir),
         "parameters": model.num_parameters(),
         "first_loss": round(first_loss, 3),
         "last_loss": round(last_loss, 3),
-        "reloaded_class": reloaded["class"],
-        "fill_mask": {probe: reloaded["predictions"]},
+        "reloaded_class": reloaded.classes["AutoModelForMaskedLM"],
+        "fill_mask": {probe: [(p["token_str"], round(p["score"], 3)) for p in reloaded.fill_mask]},
         "seconds": round(time.perf_counter() - started, 1),
     }
 

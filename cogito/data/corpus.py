@@ -31,11 +31,14 @@ import struct
 import subprocess
 import tempfile
 import time
+import warnings
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cogito._io import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -50,202 +53,35 @@ __all__ = [
     "builtin_text_files",
     "cache_root",
     "load_builtin_corpus",
+    "RFormatError",
     "read_lazyload_db",
     "write_probe_tasks",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
-# R serialization (XDR, versions 2 and 3) — R Internals, "Serialization Formats";
-# src/main/serialize.c. Only what R data packages contain is supported.
+# R data: janeaustenr ships its novels as an R lazy-load database (``Rdata.rdb`` + ``.rdx``).
+# Each record is read by the `rdata` package; only the lazy-load framing is ours.
 # ---------------------------------------------------------------------------------------------
-
-# SEXP type codes (Rinternals.h) and the pseudo-types used only in serialized streams.
-NILSXP, SYMSXP, LISTSXP, CLOSXP, ENVSXP, PROMSXP, LANGSXP = 0, 1, 2, 3, 4, 5, 6
-CHARSXP, LGLSXP, INTSXP, REALSXP, CPLXSXP, STRSXP = 9, 10, 13, 14, 15, 16
-DOTSXP, VECSXP, EXPRSXP, RAWSXP, S4SXP = 17, 19, 20, 24, 25
-REFSXP, NILVALUE_SXP, GLOBALENV_SXP, UNBOUNDVALUE_SXP, MISSINGARG_SXP = 255, 254, 253, 252, 251
-BASENAMESPACE_SXP, NAMESPACESXP, PACKAGESXP, PERSISTSXP = 250, 249, 248, 247
-EMPTYENV_SXP, BASEENV_SXP, ATTRLANGSXP, ATTRLISTSXP, ALTREP_SXP = 242, 241, 240, 239, 238
-
-NA_INTEGER = -(2**31)
-_SPECIAL_ENVS = {GLOBALENV_SXP, UNBOUNDVALUE_SXP, MISSINGARG_SXP, BASENAMESPACE_SXP, EMPTYENV_SXP, BASEENV_SXP}
-
-
-class RVector(list):
-    """An R atomic vector or list: a Python list plus R attributes (``names``, ``class``...)."""
-
-    def __init__(self, values: list[Any], attributes: dict[str, Any] | None = None) -> None:
-        super().__init__(values)
-        self.attributes: dict[str, Any] = attributes or {}
-
-    @property
-    def names(self) -> list[str] | None:
-        return self.attributes.get("names")
-
-
-class RSymbol(str):
-    """An R symbol (a name), kept distinct from character data."""
 
 
 class RFormatError(ValueError):
-    """The bytes are not an R serialization this reader understands."""
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-        self.refs: list[Any] = []
-
-    def _take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise RFormatError(f"truncated R serialization: need {n} bytes at offset {self.pos}")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def int(self) -> int:
-        return struct.unpack(">i", self._take(4))[0]
-
-    def length(self) -> int:
-        n = self.int()
-        if n == -1:  # long vector: two 32-bit halves
-            hi, lo = struct.unpack(">II", self._take(8))
-            n = (hi << 32) + lo
-        return n
-
-    def header(self) -> None:
-        fmt = self._take(2)
-        if fmt != b"X\n":
-            raise RFormatError(f"only the XDR (binary big-endian) R format is supported, got header {fmt!r}")
-        version = self.int()
-        self.int()  # writer R version
-        self.int()  # minimal reader R version
-        if version == 3:
-            self._take(self.int())  # native encoding name, e.g. "UTF-8"
-        elif version != 2:
-            raise RFormatError(f"unsupported R serialization version {version}; supported: 2, 3")
-
-    def item(self) -> Any:
-        flags = self.int()
-        sexp_type = flags & 0xFF
-        levels = flags >> 12
-        has_attr = bool(flags & (1 << 9))
-
-        if sexp_type == NILVALUE_SXP:
-            return None
-        if sexp_type in _SPECIAL_ENVS:
-            return None
-        if sexp_type == REFSXP:
-            index = flags >> 8 or self.int()
-            return self.refs[index - 1]
-        if sexp_type == SYMSXP:
-            symbol = RSymbol(self.item() or "")
-            self.refs.append(symbol)
-            return symbol
-        if sexp_type in (PERSISTSXP, PACKAGESXP, NAMESPACESXP):
-            value = self.item()  # a STRSXP naming the thing
-            self.refs.append(value)
-            return value
-        if sexp_type == ENVSXP:
-            env: dict[str, Any] = {}
-            self.refs.append(env)  # registered before the contents, which may refer to it
-            self.int()  # locked
-            self.item()  # enclosing environment
-            frame = self.item()
-            hashtab = self.item()
-            self.item()  # attributes
-            for part in (frame, hashtab):
-                if isinstance(part, dict):
-                    env.update(part)
-                elif isinstance(part, list):
-                    for bucket in part:
-                        if isinstance(bucket, dict):
-                            env.update(bucket)
-            return env
-        if sexp_type in (LISTSXP, LANGSXP, CLOSXP, PROMSXP, DOTSXP, ATTRLANGSXP, ATTRLISTSXP):
-            return self._pairlist(flags)
-        if sexp_type == CHARSXP:
-            n = self.int()
-            if n == -1:
-                return None  # NA_character_
-            raw = self._take(n)
-            # levels bit 2 = LATIN1; everything else we meet is UTF-8 or ASCII
-            return raw.decode("latin-1" if levels & 4 else "utf-8", errors="replace")
-        if sexp_type in (LGLSXP, INTSXP):
-            n = self.length()
-            values = list(struct.unpack(f">{n}i", self._take(4 * n)))
-            values = [None if v == NA_INTEGER else (bool(v) if sexp_type == LGLSXP else v) for v in values]
-            return self._with_attributes(values, has_attr)
-        if sexp_type == REALSXP:
-            n = self.length()
-            return self._with_attributes(list(struct.unpack(f">{n}d", self._take(8 * n))), has_attr)
-        if sexp_type == CPLXSXP:
-            n = self.length()
-            parts = struct.unpack(f">{2 * n}d", self._take(16 * n))
-            return self._with_attributes([complex(parts[i], parts[i + 1]) for i in range(0, 2 * n, 2)], has_attr)
-        if sexp_type == RAWSXP:
-            n = self.length()
-            return self._with_attributes(list(self._take(n)), has_attr)
-        if sexp_type in (STRSXP, VECSXP, EXPRSXP):
-            n = self.length()
-            return self._with_attributes([self.item() for _ in range(n)], has_attr)
-        if sexp_type == S4SXP:
-            return self._with_attributes([], has_attr)
-        if sexp_type == ALTREP_SXP:
-            return self._altrep()
-        raise RFormatError(f"unsupported R object type {sexp_type} at offset {self.pos - 4}")
-
-    def _with_attributes(self, values: list[Any], has_attr: bool) -> RVector:
-        attributes = self.item() if has_attr else None
-        return RVector(values, attributes if isinstance(attributes, dict) else None)
-
-    def _pairlist(self, flags: int) -> dict[str, Any]:
-        """Read a pairlist iteratively (they can be long) into {tag: value}; untagged → index."""
-        out: dict[str, Any] = {}
-        while True:
-            has_attr = bool(flags & (1 << 9))
-            has_tag = bool(flags & (1 << 10))
-            if has_attr:
-                self.item()
-            tag = self.item() if has_tag else None
-            value = self.item()
-            out[str(tag) if tag is not None else str(len(out))] = value
-            flags = self.int()
-            if flags & 0xFF not in (LISTSXP, ATTRLISTSXP):
-                # the tail (CDR) is not a further cons cell: read it as an ordinary item
-                self.pos -= 4
-                tail = self.item()
-                if isinstance(tail, dict):
-                    out.update(tail)
-                return out
-
-    def _altrep(self) -> RVector:
-        info = self.item()  # pairlist(class symbol, package symbol, type)
-        state = self.item()
-        attributes = self.item()
-        class_name = str(list(info.values())[0]) if isinstance(info, dict) and info else "?"
-        if class_name in ("compact_intseq", "compact_realseq"):
-            n, start, step = state[0], state[1], state[2]
-            values: list[Any] = [start + i * step for i in range(int(n))]
-            if class_name == "compact_intseq":
-                values = [int(v) for v in values]
-        elif class_name.startswith("wrap_"):
-            values = list(state[0])
-        elif class_name == "deferred_string":
-            source = list(state.values())[0] if isinstance(state, dict) else state[0]
-            values = [None if v is None else (repr(v) if isinstance(v, float) else str(v)) for v in source]
-        else:
-            raise RFormatError(f"unsupported ALTREP class {class_name!r}")
-        return RVector(values, attributes if isinstance(attributes, dict) else None)
+    """The bytes are not an R serialization (or lazy-load database) that can be read."""
 
 
 def unserialize(data: bytes) -> Any:
-    """Decode one R-serialized object (already decompressed)."""
-    reader = _Reader(data)
-    reader.header()
-    return reader.item()
+    """Decode one R-serialized object (already decompressed) into Python values with `rdata`:
+    character/numeric vectors become numpy arrays (``NA`` is ``None``), named lists dicts."""
+    import rdata
+
+    if data[:2] != b"X\n":
+        raise RFormatError(f"only the XDR (binary big-endian) R format is supported, got header {data[:2]!r}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # rdata guesses the file type from an extension
+            return rdata.conversion.convert(rdata.parser.parse_data(data, extension=".rds"))
+    except (ValueError, NotImplementedError, struct.error, EOFError) as err:
+        raise RFormatError(f"cannot read this R serialization: {err}") from None
 
 
 def read_rds(path: str | Path) -> Any:
@@ -263,7 +99,7 @@ def read_rds(path: str | Path) -> Any:
 def _decompress_block(block: bytes, method: Any) -> bytes:
     """One lazy-load record: 4-byte big-endian uncompressed length, then the compressed bytes."""
     expected = struct.unpack(">I", block[:4])[0]
-    method = 1 if method is True else int(method or 0)
+    method = 1 if method is True else int(method or 0)  # numpy's True is 1 too
     if method == 1:
         out = zlib.decompress(block[4:])
     elif method in (2, 3):
@@ -283,15 +119,15 @@ def read_lazyload_db(stem: str | Path) -> dict[str, Any]:
     """Read every variable of an R lazy-load database (``<stem>.rdb`` + ``<stem>.rdx``)."""
     stem = Path(stem)
     index = read_rds(stem.with_suffix(".rdx"))
-    if not isinstance(index, RVector) or index.names is None or "variables" not in index.names:
+    if not isinstance(index, dict) or not isinstance(index.get("variables"), dict):
         raise RFormatError(f"{stem}.rdx is not a lazy-load index (no 'variables' entry)")
-    fields = dict(zip(index.names, index))
-    variables = fields["variables"]
-    compressed = (fields.get("compressed") or [True])[0]
+    compressed = index.get("compressed")
+    compressed = True if compressed is None else compressed[0]
     rdb = stem.with_suffix(".rdb").read_bytes()
     out: dict[str, Any] = {}
-    for name, (offset, length) in zip(variables.names or [], variables):
-        out[name] = unserialize(_decompress_block(rdb[int(offset) : int(offset) + int(length)], compressed))
+    for name, (offset, length) in index["variables"].items():
+        block = rdb[int(offset) : int(offset) + int(length)]
+        out[str(name)] = unserialize(_decompress_block(block, compressed))
     return out
 
 
@@ -476,7 +312,10 @@ def parse_austen(raw_dir: Path) -> dict[str, list[str]]:
     missing = [name for name in AUSTEN_BOOKS if name not in objects]
     if missing:
         raise CorpusUnavailableError(f"janeaustenr data lacks {missing}; found {sorted(objects)}")
-    return {title: austen_paragraphs(objects[name]) for name, title in AUSTEN_BOOKS.items()}
+    books = {}
+    for name, title in AUSTEN_BOOKS.items():
+        books[title] = austen_paragraphs(["" if line is None else str(line) for line in objects[name]])  # NA -> ""
+    return books
 
 
 _QUOTED = re.compile(r'"([^"]*)"')
@@ -554,21 +393,17 @@ def corpus_lines(corpus: BuiltinCorpus) -> Iterator[str]:
 
 
 def _write_atomic(path: Path, lines: Iterable[str]) -> tuple[int, int]:
-    """Write lines to ``path`` via a temp file + rename; returns (lines, words)."""
-    n_lines = n_words = 0
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            for line in lines:
-                handle.write(line + "\n")
-                n_lines += 1
-                n_words += len(line.split())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return n_lines, n_words
+    """Write lines to ``path`` with `atomic_write`; returns (lines, words)."""
+    counts = [0, 0]
+
+    def write(handle) -> None:
+        for line in lines:
+            handle.write(line + "\n")
+            counts[0] += 1
+            counts[1] += len(line.split())
+
+    atomic_write(path, write)
+    return counts[0], counts[1]
 
 
 def _manifest_ok(text_dir: Path, source: str) -> bool:

@@ -31,6 +31,9 @@ from transformers import (
 )
 from transformers.utils import logging
 
+from cogito._io import atomic_write_text
+from cogito.modeling_cogito import IGNORE_INDEX
+
 logger = logging.get_logger(__name__)
 
 __all__ = [
@@ -299,9 +302,7 @@ def _save_atomically(tokenizer: PreTrainedTokenizerBase, save_dir: Path, fingerp
         tokenizer.save_pretrained(tmp)
         for item in Path(tmp).iterdir():
             os.replace(item, save_dir / item.name)
-        marker = Path(tmp) / _FINGERPRINT_FILE
-        marker.write_text(json.dumps(fingerprint, indent=2, sort_keys=True))
-        os.replace(marker, save_dir / _FINGERPRINT_FILE)
+    atomic_write_text(save_dir / _FINGERPRINT_FILE, json.dumps(fingerprint, indent=2, sort_keys=True))
 
 
 def load_or_train_tokenizer(
@@ -497,7 +498,7 @@ def mlm_collator(
     seed: int | None = None,
 ) -> DataCollatorForLanguageModeling:
     """BERT masking (Devlin et al. 2019): ``mlm_probability`` of non-special tokens are chosen;
-    80% become ``[MASK]``, 10% a random token, 10% stay; labels are -100 elsewhere.
+    80% become ``[MASK]``, 10% a random token, 10% stay; labels are ``IGNORE_INDEX`` elsewhere.
 
     ``whole_word_masking`` masks all pieces of a chosen word (transformers' ``whole_word_mask``,
     which always uses ``[MASK]``, no random replacement) and needs examples tokenized with
@@ -532,7 +533,7 @@ class TSDAECollator:
     non-special tokens from the input; the labels are the full original sequence.
 
     Returns ``input_ids`` and ``attention_mask`` of the shortened inputs (B, L_in) and dense
-    ``labels`` (B, L_orig): the original ids, -100 at padding.
+    ``labels`` (B, L_orig): the original ids, ``IGNORE_INDEX`` at padding.
     """
 
     tokenizer: PreTrainedTokenizerBase
@@ -573,4 +574,4 @@ class TSDAECollator:
             labels.append(ids)
         input_ids = self._pad(inputs, self.tokenizer.pad_token_id)
         attention_mask = self._pad([[1] * len(r) for r in inputs], 0)
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": self._pad(labels, -100)}
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": self._pad(labels, IGNORE_INDEX)}

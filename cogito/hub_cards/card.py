@@ -18,7 +18,9 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from cogito.hub_cards.log import GLUE_METRICS, RunRecord, atomic_write_text
+from cogito._io import atomic_write_text
+from cogito.evaluation.glue.tasks import GLUE_METRICS
+from cogito.hub_cards.log import RunRecord
 from cogito.hub_cards.naming import repo_name_for_run
 from cogito.training.objectives import OBJECTIVES
 

@@ -11,18 +11,22 @@ whole resulting log before writing, and replace the file atomically.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import difflib
-import fcntl
+import hashlib
 import html
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock
+
 from cogito._io import DEFAULT_LOG, RUN_FILE, atomic_write_text  # noqa: F401 (DEFAULT_LOG, RUN_FILE re-exported)
+from cogito.configuration_cogito import DECODER_TYPES
+from cogito.evaluation.glue.tasks import GLUE_METRICS, GlueMetric
 from cogito.hub_cards.naming import objective_of
 from cogito.training.losses import CONCEPT_LOSSES, LOSS_WEIGHTINGS
 
@@ -64,53 +68,12 @@ REQUIRED_KEYS: tuple[str, ...] = ("run_id",)
 # A table with this many known columns but no run-id column is a broken run table, not prose.
 _MIN_KNOWN_COLUMNS_FOR_RUN_TABLE = 3
 
-DECODER_TYPES: tuple[str, ...] = ("perceiver_posonly", "perceiver", "weighted")  # longest prefix first
+# Run ids start with the decoder type; the longest name is tried first (perceiver_posonly before perceiver).
+_DECODERS_BY_LENGTH: tuple[str, ...] = tuple(sorted(DECODER_TYPES, key=len, reverse=True))
 # Older spellings of a weighting in hand-written rows; the names themselves come from training.losses.
 _WEIGHTING_ALIASES: dict[str, str] = {"uncertainty": "kendall_gal"}
 
 
-@dataclass(frozen=True)
-class GlueMetric:
-    """How one task's score is written in the log and reported on the Hub."""
-
-    task: str
-    label: str
-    metric_type: str
-    metric_name: str
-    percent: bool
-    dataset_config: str
-    dataset_split: str = "validation"
-    dataset_type: str = "nyu-mll/glue"
-    dataset_name: str = "GLUE"
-
-
-# Key GLUE Scores conventions of the research log: MRPC/QQP F1 in %, MNLI accuracy in %,
-# STS-B Pearson on 0-1, PAWS accuracy in %. Tasks it never logged follow GLUE's usual metric.
-GLUE_METRICS: dict[str, GlueMetric] = {
-    m.task: m
-    for m in (
-        GlueMetric("cola", "CoLA", "matthews_correlation", "Matthews corr.", False, "cola"),
-        GlueMetric("sst2", "SST-2", "accuracy", "Accuracy", True, "sst2"),
-        GlueMetric("mrpc", "MRPC", "f1", "F1", True, "mrpc"),
-        GlueMetric("stsb", "STS-B", "pearsonr", "Pearson r", False, "stsb"),
-        GlueMetric("qqp", "QQP", "f1", "F1", True, "qqp"),
-        GlueMetric("mnli_m", "MNLI-m", "accuracy", "Accuracy", True, "mnli", "validation_matched"),
-        GlueMetric("mnli_mm", "MNLI-mm", "accuracy", "Accuracy", True, "mnli", "validation_mismatched"),
-        GlueMetric("qnli", "QNLI", "accuracy", "Accuracy", True, "qnli"),
-        GlueMetric("rte", "RTE", "accuracy", "Accuracy", True, "rte"),
-        GlueMetric("wnli", "WNLI", "accuracy", "Accuracy", True, "wnli"),
-        GlueMetric(
-            "paws",
-            "PAWS",
-            "accuracy",
-            "Accuracy",
-            True,
-            "labeled_final",
-            dataset_type="google-research-datasets/paws",
-            dataset_name="PAWS",
-        ),
-    )
-}
 _TASK_BY_SQUASHED: dict[str, str] = {re.sub(r"[^a-z0-9]", "", m.task): m.task for m in GLUE_METRICS.values()}
 _TASK_BY_SQUASHED.update({"mnli": "mnli_m", "mnlimatched": "mnli_m", "mnlimismatched": "mnli_mm", "sts": "stsb"})
 
@@ -248,15 +211,6 @@ def _parse_optional_float(cell: str) -> float | None:
     return float(match.group(1))
 
 
-def _parse_optional_int(cell: str) -> int | None:
-    if _is_empty(cell):
-        return None
-    match = re.match(r"\s*(\d+)\b", plain_text(cell))
-    if not match:
-        raise ValueError(f"expected a whole number or '--', got {cell!r}")
-    return int(match.group(1))
-
-
 def _parse_date(cell: str) -> dt.date | None:
     if _is_empty(cell):
         return None
@@ -354,7 +308,7 @@ def _parse_wandb(cell: str) -> str | None:
 
 def decoder_type_of(run_id: str) -> str | None:
     """The decoder named by a run id's prefix (``perceiver_posonly_mlm_...`` -> ``perceiver_posonly``)."""
-    for decoder in DECODER_TYPES:
+    for decoder in _DECODERS_BY_LENGTH:
         if run_id.startswith(decoder + "_"):
             return decoder
     return None
@@ -598,21 +552,17 @@ def _line_ending(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Hold an exclusive lock around a read-modify-write of the log, so a pretraining run
-    appending and a GLUE run updating at the same moment both land.
+def _locked(path: Path) -> FileLock:
+    """An exclusive lock around a read-modify-write of the log, so a pretraining run appending and
+    a GLUE run updating at the same moment both land.
 
-    The lock is on the log's folder: the file itself is replaced on every write, and a lock on a
-    replaced inode would not exclude the next writer. No lock file is left behind.
+    A `filelock` lock (no ``fcntl``: works on every platform) on a file named after the log's
+    resolved path in the temp folder: not beside the log, which is replaced on every write (a lock
+    on a replaced inode would not exclude the next writer) and which people keep in git.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(folder, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(folder)  # closing releases the lock
+    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    return FileLock(Path(tempfile.gettempdir()) / f"cogito-log-{key}.lock")
 
 
 def append_run(path: str | os.PathLike[str], cells: Mapping[str, str]) -> RunRecord:

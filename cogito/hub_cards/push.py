@@ -35,10 +35,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +43,12 @@ from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from cogito._io import TOKENIZER_FILES
+from cogito._io import TOKENIZER_FILES, current_umask
 from cogito.hub_cards.card import CogitoCardData, card_data_from_run, render_card
 from cogito.hub_cards.folder import count_safetensors_parameters, mask_token_from_dir
 from cogito.hub_cards.log import DEFAULT_LOG, RUN_FILE, RunRecord, find_run, read_log
+from cogito.hub_cards.verify import VERIFY_TIMEOUT_S, VerificationError
+from cogito.hub_cards.verify import verify_folder as verify
 
 CODE_FILES: tuple[str, ...] = ("configuration_cogito.py", "modeling_cogito.py")
 # Every Auto class the card and the Hub widget rely on; transformers' save_pretrained writes only
@@ -63,15 +62,9 @@ REQUIRED_AUTO_CLASSES: tuple[str, ...] = (
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 CARD_FILE = "README.md"
-TOKEN_ENV_VARS: tuple[str, ...] = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 LOGIN_HINT = "log in with `hf auth login` (or set the HF_TOKEN environment variable to a write token)"
-VERIFY_TIMEOUT_S = 900.0
 _RUN_STAMP = re.compile(r"_(\d{8})_(\d{6})$")
 _MAX_REPO_NAME = 96
-
-
-class VerificationError(ValueError):
-    """The assembled folder failed to load in a fresh process without the ``cogito`` package."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,79 +306,13 @@ def check_model_dir(model_dir: Path) -> tuple[list[str], dict[str, Any]]:
 
 # --------------------------------------------------------------------------- verification
 
-VERIFY_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    sys.modules["cogito"] = None  # the Hub repo must work without the package: `import cogito` now fails
-    import torch
-    from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM,
-                              AutoModelForSequenceClassification, AutoTokenizer, pipeline)
-
-    folder = sys.argv[1]
-    config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
-    if not type(config).__module__.startswith("transformers_modules"):
-        raise SystemExit(f"AutoConfig gave {type(config).__module__}.{type(config).__name__}, not the folder's code")
-    print(f"AutoConfig: {type(config).__name__}")
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
-    if tokenizer.mask_token is None:
-        raise SystemExit("the tokenizer has no mask token: fill-mask cannot work")
-    print(f"AutoTokenizer: {type(tokenizer).__name__}, mask token {tokenizer.mask_token}")
-    sentence = f"Paris is the capital of {tokenizer.mask_token}."
-    inputs = tokenizer(sentence, return_tensors="pt")
-    inputs.pop("token_type_ids", None)
-    checks = [
-        (AutoModel, {}, "last_hidden_state"),
-        (AutoModelForMaskedLM, {}, "logits"),
-        (AutoModelForSequenceClassification, {"num_labels": 2}, "logits"),
-    ]
-    for auto_class, kwargs, field in checks:
-        model = auto_class.from_pretrained(folder, trust_remote_code=True, **kwargs).eval()
-        if not type(model).__module__.startswith("transformers_modules"):
-            raise SystemExit(f"{auto_class.__name__} gave {type(model).__module__}, not the folder's code")
-        with torch.no_grad():
-            output = getattr(model(**inputs), field)
-        if not torch.isfinite(output).all():
-            raise SystemExit(f"{auto_class.__name__}: non-finite {field}")
-        print(f"{auto_class.__name__}: {type(model).__name__} {field} {tuple(output.shape)}")
-    fill = pipeline("fill-mask", model=folder, tokenizer=folder, trust_remote_code=True, top_k=3)
-    predictions = fill(sentence)
-    if len(predictions) != 3:
-        raise SystemExit(f"fill-mask returned {predictions!r}")
-    print("fill-mask:", ", ".join(f"{p['token_str']!r} {p['score']:.3f}" for p in predictions))
-    print("OK")
-    """
-)
-
 
 def verify_folder(folder: Path, timeout: float = VERIFY_TIMEOUT_S) -> str:
-    """Load ``folder`` as a user of the Hub repo would, in a fresh process; returns its report.
-
-    The child cannot import ``cogito``, has an empty ``HF_HOME`` (so dynamic modules come from this
-    folder's code, not a cache), works offline and gets no Hub token.
-    """
-    with tempfile.TemporaryDirectory(prefix="cogito-push-verify-") as home:
-        env = {k: v for k, v in os.environ.items() if k not in TOKEN_ENV_VARS}
-        env.update(HF_HOME=home, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
-        env.pop("HF_TOKEN_PATH", None)  # a stored login elsewhere must not reach the child either
-        try:
-            result = subprocess.run(
-                [sys.executable, "-c", VERIFY_SCRIPT, str(folder.resolve())],
-                cwd=home,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            raise VerificationError(f"loading {folder} in a fresh process took longer than {timeout:g} s") from None
-    if result.returncode != 0 or not result.stdout.rstrip().endswith("OK"):
-        output = (result.stdout + result.stderr).strip().splitlines()
-        tail = "\n".join(output[-40:])
-        raise VerificationError(
-            f"the upload folder does not load without the cogito package (exit code {result.returncode}); "
-            f"nothing was uploaded. The check said:\n{tail}"
-        )
-    return result.stdout.strip()
+    """Load ``folder`` as a user of the Hub repo would (`cogito.hub_cards.verify`); returns its report."""
+    try:
+        return verify(folder, timeout=timeout).report
+    except VerificationError as err:
+        raise VerificationError(f"nothing was uploaded: the upload folder {err}") from None
 
 
 # --------------------------------------------------------------------------- the upload folder
@@ -414,12 +341,6 @@ def _assemble(model_dir: Path, files: list[str], card_text: str, destination: Pa
         shutil.copyfile(model_dir / name, destination / name)  # contents only: no 0600 modes, no symlinks
     (destination / CARD_FILE).write_text(card_text, encoding="utf-8")
     return {p.name: p.stat().st_size for p in sorted(destination.iterdir())}
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _prepare_output(output: Path) -> None:
@@ -549,7 +470,7 @@ def push(
     else:
         staging = Path(tempfile.mkdtemp(prefix=f"cogito-push-{repo_name}-"))
     try:
-        staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the kept folder is an ordinary one
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; the kept folder is an ordinary one
         sizes = _assemble(model_dir, files, card_text, staging)
         report = verify_folder(staging, timeout=verify_timeout)
         if output_path is not None:

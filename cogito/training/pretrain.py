@@ -17,7 +17,6 @@ import dataclasses
 import json
 import os
 import platform
-import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import Any
 from transformers import TrainerCallback, set_seed
 from transformers.utils import logging
 
-from cogito._io import DEFAULT_LOG, RUN_FILE, atomic_write_text
+from cogito._io import DEFAULT_LOG, RUN_FILE, atomic_write_text, git_commit
+from cogito._wandb import setup_wandb
 from cogito.configuration_cogito import DECODER_TYPES, CogitoConfig
 from cogito.training.objectives import (
     NOISE_SCHEDULES,
@@ -181,16 +181,6 @@ def _parse_value(raw: str, default: Any, key: str) -> Any:
                 if default is not None:
                     raise ValueError(f"--config_overrides: {key} takes a {kind.__name__}, got {raw!r}") from None
     return raw
-
-
-def git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 class WandbRunConfigCallback(TrainerCallback):
@@ -393,9 +383,7 @@ def pretrain(
     training_args.run_name = training_args.run_name or run_id
     losses = training_args.concept_losses
     architecture = f"H{config.hidden_size}L{config.num_hidden_layers}C{config.concept_num}"
-    if experiment_args.wandb_project is not None:
-        os.environ["WANDB_PROJECT"] = experiment_args.wandb_project  # the flag wins over the shell
-    os.environ.setdefault("WANDB_PROJECT", "cogito")
+    setup_wandb(training_args.report_to, experiment_args.wandb_project)
     # This run's W&B identity, whatever an earlier run in this process (or the shell) left set.
     os.environ["WANDB_RUN_ID"] = run_id
     os.environ["WANDB_RESUME"] = "allow"

@@ -25,6 +25,7 @@ from transformers.utils import logging
 
 from cogito._io import atomic_write
 from cogito.evaluation.geometry import concept_geometry
+from cogito.modeling_cogito import IGNORE_INDEX
 from cogito.training.losses import (
     CONCEPT_LOSSES,
     LOSS_WEIGHTINGS,
@@ -226,7 +227,7 @@ class CogitoTrainer(Trainer):
         if remaining > 0:
             self._eval_concepts.append(concepts[:remaining].float().cpu())
         if labels is not None:
-            selected = labels != -100
+            selected = labels != IGNORE_INDEX
             predictions = outputs["logits"].argmax(dim=-1)  # (M,) at the labelled positions
             self._eval_correct += (predictions == labels[selected]).sum()
             self._eval_count += selected.sum()

@@ -25,7 +25,6 @@ import csv
 import io
 import json
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -36,13 +35,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import TrainingArguments
+from transformers import PretrainedConfig, TrainingArguments
+from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import logging
 
 from cogito._io import TOKENIZER_FILES, atomic_write_text, has_tokenizer_files
+from cogito._wandb import finish_wandb_run, reports_to_wandb, setup_wandb
 from cogito.configuration_cogito import CLASSIFIER_POOLINGS
 from cogito.evaluation.glue.tasks import (
+    METRIC_NAMES,
     TASKS,
     GlueTask,
     custom_task,
@@ -258,7 +260,10 @@ def load_tokenizer(model_name_or_path: str, tokenizer_name: str | None = None, t
 
 
 def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean over positions where `attention_mask` is 1 (all positions without a mask). `(B, L, H) -> (B, H)`."""
+    """Mean over positions where `attention_mask` is 1 (all positions without a mask). `(B, L, H) -> (B, H)`.
+
+    Only for non-Cogito encoders (BERT baselines): a Cogito model pools through its own `pool`.
+    """
     if attention_mask is None:
         return states.mean(dim=1)
     weights = attention_mask.to(states.dtype).unsqueeze(-1)  # (B, L, 1)
@@ -268,19 +273,14 @@ def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor | None) -> torc
 def embed(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
     """One `(B, H)` vector per sentence.
 
-    A Cogito classification model pools with its `classifier_pooling`; a `CogitoModel` takes
-    the mean of its concepts (every concept is valid, so no mask); other encoders mean-pool
-    their token states over real tokens.
+    A Cogito encoder (the body of `CogitoForSequenceClassification`, see `load_encoder`) runs its
+    classifier's own path up to the classifier: `cogito.encode`, then `pool` with its
+    `classifier_pooling`. Other encoders mean-pool their token states over real tokens.
     """
-    if hasattr(encoder, "pool") and hasattr(encoder, "cogito"):
-        position_ids = encoder.cogito._position_ids(input_ids, None)
-        concepts = encoder.cogito(
-            input_ids, attention_mask=attention_mask, position_ids=position_ids
-        ).last_hidden_state
-        return encoder.pool(concepts, input_ids, attention_mask, position_ids)  # (B, H)
-    states = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     if is_cogito(encoder.config):
-        return states.mean(dim=1)  # (B, C, H) -> (B, H)
+        position_ids, encoded = encoder.cogito.encode(input_ids, attention_mask, None, None, None)
+        return encoder.pool(encoded.last_hidden_state, input_ids, attention_mask, position_ids)  # (B, H)
+    states = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     return mean_pool(states, attention_mask)  # (B, N, H) -> (B, H)
 
 
@@ -293,13 +293,16 @@ class PairClassifier(nn.Module):
     """Siamese sentence-pair classifier over any encoder, usable with the `Trainer`.
 
     Both sentences go through the same encoder and `embed`; a linear layer reads
-    `pair_features(a, b)`. `num_labels=1` means regression (MSE), otherwise cross-entropy.
+    `pair_features(a, b)`. `num_labels=1` means regression (MSE), otherwise cross-entropy
+    (transformers' `ForSequenceClassificationLoss`).
     """
 
     def __init__(self, encoder: nn.Module, hidden_size: int, num_labels: int, dropout: float = 0.1):
         super().__init__()
         self.encoder = encoder
         self.num_labels = num_labels
+        problem_type = "regression" if num_labels == 1 else "single_label_classification"
+        self.loss_config = PretrainedConfig(num_labels=num_labels, problem_type=problem_type)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(4 * hidden_size, num_labels)
         nn.init.normal_(self.classifier.weight, std=0.02)
@@ -317,32 +320,30 @@ class PairClassifier(nn.Module):
         b = embed(self.encoder, input_ids_b, attention_mask_b)  # (B, H)
         logits = self.classifier(self.dropout(pair_features(a, b)))  # (B, num_labels)
         loss = None
-        if labels is not None:
-            if self.num_labels == 1:
-                loss = F.mse_loss(logits.squeeze(-1).float(), labels.float())
-            else:
-                loss = F.cross_entropy(logits.float(), labels.long())
+        if labels is not None:  # transformers' sequence-classification loss, as BERT's head uses
+            loss = ForSequenceClassificationLoss(labels, logits.float(), self.loss_config)
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
 def load_encoder(model_name_or_path: str, pooling: str = "mean", trust_remote_code: bool = False) -> nn.Module:
-    """The base encoder for `pair`/`zero_shot`: `CogitoModel`, a Cogito classifier body, or `AutoModel`."""
+    """The base encoder for `pair`/`zero_shot`: a Cogito classifier body pooling with `pooling`
+    (its `.cogito` and `.pool`; the classifier is dropped), or any other model's `AutoModel` (mean only)."""
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
     trust = trusts_remote_code(model_name_or_path, trust_remote_code)
     config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust)
-    if pooling != "mean":
-        if not is_cogito(config):
+    if not is_cogito(config):
+        if pooling != "mean":
             raise ValueError(
                 f"pair pooling {pooling!r} needs a Cogito model; {model_name_or_path} is {config.model_type!r} "
                 "(use mean)"
             )
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_name_or_path, trust_remote_code=trust, classifier_pooling=pooling, num_labels=1
-        )
-        model.classifier = None  # only `.cogito` and `.pool` are used: no parameter left without gradient
-        return model
-    return AutoModel.from_pretrained(model_name_or_path, trust_remote_code=trust)
+        return AutoModel.from_pretrained(model_name_or_path, trust_remote_code=trust)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_name_or_path, trust_remote_code=trust, classifier_pooling=pooling, num_labels=1
+    )
+    model.classifier = None  # only `.cogito` and `.pool` are used: no parameter left without gradient
+    return model
 
 
 def build_model(
@@ -443,14 +444,16 @@ class PairCollator:
 
 
 def heldout_split(data: dict[str, list], fraction: float, seed: int) -> tuple[dict[str, list], dict[str, list]]:
-    """(train, heldout): a seeded random `fraction` of the training rows held out."""
+    """(train, heldout): a seeded random `fraction` of the training rows held out
+    (`datasets.Dataset.train_test_split`)."""
+    from datasets import Dataset
+
     n = len(data["text_a"])
     n_heldout = max(1, round(n * fraction))
     if n_heldout >= n:
         raise ValueError(f"--heldout_fraction {fraction} leaves no training rows out of {n}")
-    order = np.random.default_rng(seed).permutation(n)
-    held, kept = np.sort(order[:n_heldout]), np.sort(order[n_heldout:])
-    return ({k: [v[i] for i in kept] for k, v in data.items()}, {k: [v[i] for i in held] for k, v in data.items()})
+    split = Dataset.from_dict(data).train_test_split(test_size=n_heldout, seed=seed)
+    return split["train"].to_dict(), split["test"].to_dict()
 
 
 def _head_rows(data: dict[str, list], limit: int | None) -> dict[str, list]:
@@ -635,7 +638,8 @@ def finetune(
         selected_epoch = trainer.state.epoch
         by_split = {key: _split_metrics(flat, key, task) for key in validation}
     params = sum(p.numel() for p in model.parameters())
-    _finish_wandb(args.report_to)
+    if reports_to_wandb(args.report_to):
+        finish_wandb_run()  # the next task starts its own run
     return [
         _result(
             task,
@@ -690,7 +694,7 @@ def select_epoch(
         score = {epoch: splits[judge]["combined_score"] for epoch, splits in epochs.items()}
         best = max((v for v in score.values() if not math.isnan(v)), default=math.nan)
         chosen = min(e for e, v in score.items() if v == best or math.isnan(best))
-    keep = ("accuracy", "f1", "matthews_correlation", "pearson", "spearmanr", "combined_score")
+    keep = (*METRIC_NAMES, "combined_score")
     validation = {
         key: {k: float(v) for k, v in metrics.items() if k in keep}
         for key, metrics in epochs[chosen].items()
@@ -699,23 +703,7 @@ def select_epoch(
     return validation, chosen
 
 
-def _finish_wandb(report_to: list[str]) -> None:
-    """Close this task's W&B run so the next task starts its own."""
-    if "wandb" not in report_to:
-        return
-    try:
-        import wandb
-    except ImportError:
-        return
-    if wandb.run is not None:
-        wandb.finish()
-
-
 # --------------------------------------------------------------------------- results and the log
-
-
-def atomic_write(path: Path, text: str) -> None:
-    atomic_write_text(path, text)
 
 
 def results_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -735,12 +723,14 @@ def write_results(
     """results.json (everything) and results.csv (one metric per row), written atomically."""
     output_dir = Path(output_dir)
     json_path, csv_path = output_dir / "results.json", output_dir / "results.csv"
-    atomic_write(json_path, json.dumps({"arguments": arguments, "results": results}, indent=2, default=str) + "\n")
+    atomic_write_text(
+        json_path, json.dumps({"arguments": arguments, "results": results}, indent=2, default=str) + "\n"
+    )
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(RESULT_COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(results_rows(results))
-    atomic_write(csv_path, buffer.getvalue())
+    atomic_write_text(csv_path, buffer.getvalue())
     return json_path, csv_path
 
 
@@ -795,13 +785,7 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
     for head in heads:
         check_head(head, config, args.model_name_or_path)
     tokenizer = load_tokenizer(args.model_name_or_path, args.tokenizer_name, args.trust_remote_code)
-    if "wandb" in args.report_to:
-        if args.wandb_project is not None:
-            os.environ["WANDB_PROJECT"] = args.wandb_project  # the flag wins over the shell
-        os.environ.setdefault("WANDB_PROJECT", "cogito")
-        if not os.environ.get("WANDB_API_KEY") and "WANDB_MODE" not in os.environ:
-            logger.warning("no WANDB_API_KEY: logging W&B runs offline (WANDB_MODE=offline)")
-            os.environ["WANDB_MODE"] = "offline"
+    setup_wandb(args.report_to, args.wandb_project)
 
     # What was asked for: this command's own settings and every training setting that differs from
     # transformers' default (the full list is ~100 entries of defaults).

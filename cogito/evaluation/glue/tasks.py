@@ -10,11 +10,11 @@ regression), whatever the source.
 from __future__ import annotations
 
 import csv
-import json
+import itertools
 import math
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,16 +23,28 @@ import numpy as np
 # GLUE TSVs hold very long MNLI/QNLI fields.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
-METRIC_NAMES = ("accuracy", "f1", "matthews_correlation", "pearson", "spearmanr")
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: its key in results (`pearson`), its id on the Hub and in `evaluate`
+    (`pearsonr`, the model-index `type`), how people call it, and how it is computed."""
+
+    key: str
+    hub_type: str
+    display: str
+    function: Callable[[Sequence, Sequence], float]
 
 
 @dataclass(frozen=True)
 class GlueTask:
-    """One task: columns, labels, metrics, splits and the protocol's default epochs.
+    """One task: columns, labels, metrics, splits, the protocol's default epochs, and how the
+    experiment log and the model card report it.
 
-    `validation_splits` maps the reported key (`mnli_m`) to `(hub split, TSV file stem)`.
+    `validation_splits` maps the reported key (`mnli_m`) to `(hub split, TSV file stem)`;
+    `split_labels` gives each key's label in the log (`MNLI-m`; default: `label`).
     `tsv_columns`/`tsv_label` name the columns of the GLUE download; `tsv_positional` gives the
-    column names of files without a header row (CoLA).
+    column names of files without a header row (CoLA). `log_metric` is the one metric the
+    research log writes for the task (`None`: the task is not logged), in % when `log_percent`.
     """
 
     name: str
@@ -47,6 +59,12 @@ class GlueTask:
     tsv_positional: tuple[str, ...] | None = None
     hub_config: str | None = None
     in_glue: bool = True
+    label: str = ""
+    split_labels: dict[str, str] = field(default_factory=dict)
+    log_metric: str | None = None
+    log_percent: bool = True
+    hub_dataset: str = "nyu-mll/glue"
+    hub_dataset_name: str = "GLUE"
 
     @property
     def is_regression(self) -> bool:
@@ -65,11 +83,16 @@ class GlueTask:
 
 
 def _glue(name, keys, labels, metrics, epochs, folder, tsv_columns, tsv_label="label", **kw) -> GlueTask:
-    return GlueTask(name, keys, labels, metrics, epochs, folder, tsv_columns, tsv_label, hub_config=name, **kw)
+    kw.setdefault("hub_config", name)
+    kw.setdefault("label", folder)
+    kw.setdefault("log_metric", metrics[-1] if metrics[-1] == "f1" else metrics[0])
+    return GlueTask(name, keys, labels, metrics, epochs, folder, tsv_columns, tsv_label, **kw)
 
 
 # Hub keys follow nyu-mll/glue (transformers' run_glue `task_to_keys`); TSV columns follow the
-# original GLUE download; label order is the Hub's ClassLabel order.
+# original GLUE download; label order is the Hub's ClassLabel order. The log's conventions (the
+# research log's "Key GLUE Scores"): MRPC/QQP F1 in %, MNLI accuracy in %, STS-B Pearson and CoLA
+# Matthews on -1..1, accuracy in % elsewhere.
 GLUE_TASKS: dict[str, GlueTask] = {
     t.name: t
     for t in (
@@ -82,6 +105,7 @@ GLUE_TASKS: dict[str, GlueTask] = {
             "CoLA",
             ("sentence",),
             tsv_positional=("source", "label", "label_notes", "sentence"),
+            log_percent=False,
         ),
         _glue("sst2", ("sentence",), ("negative", "positive"), ("accuracy",), 5, "SST-2", ("sentence",)),
         _glue(
@@ -103,6 +127,7 @@ GLUE_TASKS: dict[str, GlueTask] = {
             "STS-B",
             ("sentence1", "sentence2"),
             "score",
+            log_percent=False,
         ),
         _glue(
             "qqp",
@@ -127,6 +152,7 @@ GLUE_TASKS: dict[str, GlueTask] = {
                 "mnli_m": ("validation_matched", "dev_matched"),
                 "mnli_mm": ("validation_mismatched", "dev_mismatched"),
             },
+            split_labels={"mnli_m": "MNLI-m", "mnli_mm": "MNLI-mm"},
         ),
         _glue(
             "qnli",
@@ -158,6 +184,23 @@ GLUE_TASKS: dict[str, GlueTask] = {
     )
 }
 
+# PAWS (Zhang et al. 2019) is not part of GLUE but the research log reports it beside GLUE scores.
+OTHER_TASKS: dict[str, GlueTask] = {
+    "paws": _glue(
+        "paws",
+        ("sentence1", "sentence2"),
+        ("not_paraphrase", "paraphrase"),
+        ("accuracy",),
+        3,
+        "PAWS",
+        ("sentence1", "sentence2"),
+        in_glue=False,
+        hub_config="labeled_final",
+        hub_dataset="google-research-datasets/paws",
+        hub_dataset_name="PAWS",
+    )
+}
+
 
 def _probe_tasks() -> dict[str, GlueTask]:
     from cogito.data.corpus import PROBE_TASKS
@@ -172,7 +215,7 @@ def _probe_tasks() -> dict[str, GlueTask]:
 
 
 PROBE_TASK_TABLE: dict[str, GlueTask] = _probe_tasks()
-TASKS: dict[str, GlueTask] = {**GLUE_TASKS, **PROBE_TASK_TABLE}
+TASKS: dict[str, GlueTask] = {**GLUE_TASKS, **OTHER_TASKS, **PROBE_TASK_TABLE}
 
 
 def _squash(name: str) -> str:
@@ -259,13 +302,63 @@ def spearman(predictions: Sequence[float], labels: Sequence[float]) -> float:
     return float(spearmanr(predictions, labels)[0])
 
 
-_METRIC_FUNCTIONS = {
-    "accuracy": accuracy,
-    "f1": f1,
-    "matthews_correlation": matthews_correlation,
-    "pearson": pearson,
-    "spearmanr": spearman,
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in (
+        Metric("accuracy", "accuracy", "Accuracy", accuracy),
+        Metric("f1", "f1", "F1", f1),
+        Metric("matthews_correlation", "matthews_correlation", "Matthews corr.", matthews_correlation),
+        Metric("pearson", "pearsonr", "Pearson r", pearson),
+        Metric("spearmanr", "spearmanr", "Spearman rho", spearman),
+    )
 }
+METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
+
+
+@dataclass(frozen=True)
+class GlueMetric:
+    """How one reported split's score is written in the experiment log and on the Hub card.
+
+    A view of the task table (`GLUE_METRICS`): `metric` is the results key (`pearson`),
+    `metric_type` its Hub id (`pearsonr`).
+    """
+
+    task: str
+    label: str
+    metric: str
+    metric_type: str
+    metric_name: str
+    percent: bool
+    dataset_config: str
+    dataset_split: str = "validation"
+    dataset_type: str = "nyu-mll/glue"
+    dataset_name: str = "GLUE"
+
+
+def _logged_metrics() -> dict[str, GlueMetric]:
+    out = {}
+    for task in (*GLUE_TASKS.values(), *OTHER_TASKS.values()):
+        if task.log_metric is None:
+            continue
+        metric = METRICS[task.log_metric]
+        for key, (hub_split, _) in task.splits().items():
+            out[key] = GlueMetric(
+                task=key,
+                label=task.split_labels.get(key, task.label),
+                metric=metric.key,
+                metric_type=metric.hub_type,
+                metric_name=metric.display,
+                percent=task.log_percent,
+                dataset_config=task.hub_config or task.name,
+                dataset_split=hub_split,
+                dataset_type=task.hub_dataset,
+                dataset_name=task.hub_dataset_name,
+            )
+    return out
+
+
+# Reported split key (`mrpc`, `mnli_m`) -> how the log and the card write its score.
+GLUE_METRICS: dict[str, GlueMetric] = _logged_metrics()
 
 
 def combined_score(metrics: dict[str, float]) -> float:
@@ -288,7 +381,7 @@ def task_metrics(task: GlueTask, predictions: Sequence, labels: Sequence) -> dic
     predictions, labels = np.asarray(predictions).reshape(-1), np.asarray(labels).reshape(-1)
     if len(predictions) != len(labels):
         raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
-    out = {name: _METRIC_FUNCTIONS[name](predictions, labels) for name in task.metrics}
+    out = {name: METRICS[name].function(predictions, labels) for name in task.metrics}
     out["combined_score"] = combined_score(out)
     return out
 
@@ -297,24 +390,53 @@ def task_metrics(task: GlueTask, predictions: Sequence, labels: Sequence) -> dic
 
 
 def read_table(path: str | Path) -> tuple[list[str] | None, list[list[str]]]:
-    """Rows of a .tsv (GLUE: tab-separated, no quoting), .csv or .jsonl file; header if present.
+    """Rows of a .tsv (GLUE: tab-separated, no quoting), .csv or .jsonl file, read with `datasets`
+    (every cell a string, nothing turned into NaN); header if known.
 
-    For .jsonl the header is the keys of the first object.
+    For .tsv/.csv the first row is returned as data (CoLA's files have no header row: the caller
+    decides); for .jsonl the header is the keys of the first object.
     """
+    import datasets
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"data file {path} does not exist")
-    if path.suffix in (".jsonl", ".json"):
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        header = list(records[0]) if records else []
-        return header, [[str(r.get(k, "")) for k in header] for r in records]
-    if path.suffix not in (".tsv", ".csv", ".txt"):
+    if path.suffix not in (".jsonl", ".json", ".tsv", ".csv", ".txt"):
         raise ValueError(f"data file {path}: unsupported format {path.suffix!r}; use .tsv, .csv or .jsonl")
-    with open(path, encoding="utf-8", newline="") as handle:
-        if path.suffix == ".csv":
-            rows = list(csv.reader(handle))
-        else:
-            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if path.stat().st_size == 0:
+        raise ValueError(f"data file {path} is empty")
+    progress = datasets.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        if path.suffix in (".jsonl", ".json"):
+            table = datasets.load_dataset("json", data_files=str(path), split="train")
+            header = list(table.column_names)
+            return header, [["" if r[k] is None else str(r[k]) for k in header] for r in table]
+        tsv = path.suffix != ".csv"
+        options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
+        with open(path, encoding="utf-8", newline="") as handle:  # the widest of the first rows sets the columns
+            sample = [next(csv.reader([line], **options), []) for line in itertools.islice(handle, 100)]
+        names = [f"column_{i}" for i in range(max(len(row) for row in sample))]
+        table = datasets.load_dataset(
+            "csv",
+            data_files=str(path),
+            split="train",
+            header=None,
+            column_names=names,
+            features=datasets.Features({name: datasets.Value("string") for name in names}),
+            keep_default_na=False,
+            na_filter=False,
+            **options,
+        )
+    except (ValueError, OSError, datasets.exceptions.DatasetGenerationError) as err:
+        raise ValueError(f"data file {path} cannot be read as {path.suffix}: {err}") from None
+    finally:
+        if progress:
+            datasets.enable_progress_bars()
+    rows = [[row[name] for name in names] for row in table]
+    for row in rows:  # a short row is padded with empty cells: drop them, as the file has none
+        while row and row[-1] == "":
+            row.pop()
     return None, rows
 
 
@@ -470,7 +592,7 @@ def _load_from_hub(task: GlueTask, need_train: bool) -> dict[str, dict[str, list
         raise ValueError(f"task {task.name} is not on the Hub: give --data_dir or --train_file/--validation_file")
     from datasets import load_dataset
 
-    raw = load_dataset("nyu-mll/glue", task.hub_config)
+    raw = load_dataset(task.hub_dataset, task.hub_config)
     wanted = {key: hub for key, (hub, _) in task.splits().items()}
     if need_train:
         wanted = {"train": "train", **wanted}
@@ -484,7 +606,12 @@ def _load_from_hub(task: GlueTask, need_train: bool) -> dict[str, dict[str, list
 
 
 __all__ = [
+    "GLUE_METRICS",
     "GLUE_TASKS",
+    "METRICS",
+    "OTHER_TASKS",
+    "GlueMetric",
+    "Metric",
     "METRIC_NAMES",
     "PROBE_TASK_TABLE",
     "TASKS",

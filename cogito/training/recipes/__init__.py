@@ -150,3 +150,28 @@ def recipe_warnings(recipe: dict[str, Any], training_args: Any) -> list[str]:
             f"{recipe.get('processes')} processes; this run's is {batch} ({training_args.world_size} processes)"
         )
     return warnings
+
+
+def split_recipe(argv: list[str]) -> tuple[str | None, list[str]]:
+    """``argv`` → (the NAME of ``--recipe NAME`` or ``--recipe=NAME``, else None; the other arguments)."""
+    argv = list(argv)
+    for at, arg in enumerate(argv):
+        if arg == "--recipe":
+            if at + 1 >= len(argv) or argv[at + 1].startswith("--"):
+                raise ValueError("--recipe needs a name or a path; recipes: " + ", ".join(list_recipes()))
+            return argv[at + 1], argv[:at] + argv[at + 2 :]
+        if arg.startswith("--recipe="):
+            return arg.split("=", 1)[1], argv[:at] + argv[at + 1 :]
+    return None, argv
+
+
+def apply_recipe(argv: list[str], section: str = "pretrain") -> list[str]:
+    """``argv`` with ``--recipe NAME`` (or ``--recipe=NAME``) replaced by the recipe's ``section``
+    as flags, placed first so that every flag on the command line overrides it."""
+    name, rest = split_recipe(argv)
+    if name is None:
+        return rest
+    recipe = load_recipe(name)
+    if not isinstance(recipe.get(section), dict):
+        raise ValueError(f"recipe {recipe['name']!r} has no {section!r} section")
+    return recipe_argv(recipe, section) + rest
