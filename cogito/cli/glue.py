@@ -141,6 +141,7 @@ def parse_args(argv: list[str] | None) -> tuple[GlueArguments, GlueLogArguments]
 @cli_command("glue")
 def cli_main(argv: list[str]) -> int:
     summary = run_glue_and_log(*parse_args(argv))
+    print("\n".join(summary["scores_and_floors"]))  # the readable view; the JSON follows
     print(json.dumps(summary, indent=2))
     return 0
 
