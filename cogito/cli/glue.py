@@ -64,6 +64,19 @@ def glue_log_scores(results: list[dict[str, Any]], head: str) -> dict[str, float
     return scores
 
 
+def glue_log_floors(results: list[dict[str, Any]], head: str) -> dict[str, float]:
+    """The floors of the scores `glue_log_scores` picks, in the log's units and decimals (81.2, 0.0)."""
+    scores = glue_log_scores(results, head)
+    floors = {}
+    for result in results:
+        if result["head"] != head or result["task"] not in scores or "floor" not in result:
+            continue
+        metric = GLUE_METRICS[result["task"]]
+        value = result["floor"]["metrics"][metric.metric]
+        floors[result["task"]] = round(value * 100, 1) if metric.percent else round(value, 3)
+    return floors
+
+
 @dataclass
 class LogTarget:
     path: Path
@@ -100,11 +113,13 @@ def find_log_target(args: GlueLogArguments, model_name_or_path: str) -> LogTarge
     return LogTarget(path, run_id)
 
 
-def update_log(target: LogTarget, scores: dict[str, float]) -> str:
-    """Merge `scores` into the run's Key GLUE Scores cell (other tasks already there are kept)."""
-    existing = find_run(read_log(target.path), target.run_id).glue_scores
-    merged = {**existing, **scores}
-    cell = format_glue_cell(merged)
+def update_log(target: LogTarget, scores: dict[str, float], floors: dict[str, float] | None = None) -> str:
+    """Merge `scores` (and their `floors`) into the run's Key GLUE Scores cell: tasks already there are
+    kept, with their floors, and entries the log reader does not know stay as they were written."""
+    existing = find_run(read_log(target.path), target.run_id)
+    merged = {**existing.glue_scores, **scores}
+    kept_floors = {task: value for task, value in existing.glue_floors.items() if task not in scores}
+    cell = format_glue_cell(merged, {**kept_floors, **(floors or {})}, existing.glue_other)
     update_run(target.path, target.run_id, {"Key GLUE Scores": cell})
     return cell
 
@@ -124,7 +139,7 @@ def run_glue_and_log(args: GlueArguments, log_args: GlueLogArguments) -> dict[st
             summary["experiment_log"] = {
                 "path": str(log_target.path),
                 "run_id": log_target.run_id,
-                "cell": update_log(log_target, scores),
+                "cell": update_log(log_target, scores, glue_log_floors(results, log_head)),
             }
         else:
             logger.warning(f"no GLUE score of head {log_head!r} to write into {log_target.path}")
