@@ -736,7 +736,7 @@ def test_glue_reports_the_floor_beside_every_score_mrpc_all_positive_dev(tiny_mo
         [
             "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "out"), "--tasks", "mrpc",
             "--data_dir", str(tmp_path / "data"), "--num_train_epochs", "1", "--per_device_train_batch_size", "8",
-            "--experiment_log", str(log), "--report_to", "none", "--logging_steps", "5",
+            "--experiment_log", str(log), "--report_to", "none", "--logging_steps", "5", "--max_seq_length", "32",
         ]
     )  # fmt: skip
     assert code == 0
