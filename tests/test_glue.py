@@ -764,3 +764,25 @@ def test_glue_reports_the_floor_beside_every_score_mrpc_all_positive_dev(tiny_mo
 
 
 WORDS_FOR_PAIRS = ["cat", "dog", "house", "river", "letter", "sister", "city", "man"]
+
+
+def test_log_update_keeps_floors_and_unknown_labels_and_drops_unreadable_known_entries(tmp_path):
+    from cogito.cli.glue import LogTarget, glue_log_floors, update_log
+
+    log = tmp_path / "log.md"
+    log.write_text(
+        "| Run ID | Key GLUE Scores |\n|---|---|\n"
+        "| r1 | **MRPC:** 80.7% (floor 81.2) <br> **QQP:** 0.61 <br> **XNLI:** 61.0% |\n",
+        encoding="utf-8",
+    )
+    results = [
+        {**_results("rte", "mean", {"accuracy": 0.55}), "floor": {"metrics": {"accuracy": 0.5271}}},
+        _results("stsb", "mean", {"pearson": 0.5, "spearmanr": 0.5}),  # a result of an older run: no floor
+    ]
+    assert glue_log_floors(results, "mean") == {"rte": 52.7}
+    cell = update_log(LogTarget(log, "r1"), glue_log_scores(results, "mean"), glue_log_floors(results, "mean"))
+    assert cell == (
+        "**MRPC:** 80.7% (floor 81.2) <br> **RTE:** 55.0% (floor 52.7) <br> **STS-B:** 0.500 <br> **XNLI:** 61.0%"
+    )
+    (row,) = read_log(log)
+    assert row.glue_floors == {"mrpc": 81.2, "rte": 52.7} and row.glue_other == {"XNLI": "61.0%"} and not row.problems

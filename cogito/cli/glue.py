@@ -21,7 +21,7 @@ from cogito._io import RUN_FILE
 from cogito.cli._args import cli_command, parse
 from cogito.evaluation.glue.run import GlueArguments, run_glue
 from cogito.evaluation.glue.tasks import GLUE_METRICS, TASKS
-from cogito.hub_cards.log import find_run, format_glue_cell, read_log, update_run
+from cogito.hub_cards.log import find_run, format_glue_cell, known_task_key, read_log, update_run
 from cogito.training.recipes import apply_recipe
 
 logger = logging.get_logger(__name__)
@@ -119,7 +119,10 @@ def update_log(target: LogTarget, scores: dict[str, float], floors: dict[str, fl
     existing = find_run(read_log(target.path), target.run_id)
     merged = {**existing.glue_scores, **scores}
     kept_floors = {task: value for task, value in existing.glue_floors.items() if task not in scores}
-    cell = format_glue_cell(merged, {**kept_floors, **(floors or {})}, existing.glue_other)
+    other = {label: text for label, text in existing.glue_other.items() if known_task_key(label) is None}
+    for label in existing.glue_other.keys() - other.keys():
+        logger.warning(f"{target.path}: dropping the unreadable entry {label}: {existing.glue_other[label]!r}")
+    cell = format_glue_cell(merged, {**kept_floors, **(floors or {})}, other)
     update_run(target.path, target.run_id, {"Key GLUE Scores": cell})
     return cell
 
