@@ -343,3 +343,103 @@ def test_concurrent_writers_lose_no_row(tmp_path):
         assert worker.exitcode == 0
     assert len(read_log(log)) == 30
     assert sorted(os.listdir(tmp_path)) == ["log.md"]  # the filelock lock file is gone
+
+
+# --------------------------------------------------------------------------- floors, other tasks, lenient reading
+
+
+def test_glue_cells_with_floors_read_back_and_old_cells_still_read():
+    cell = format_glue_cell({"mrpc": 82.2, "stsb": 0.627, "sickr": 0.064}, floors={"mrpc": 81.2, "stsb": 0.0})
+    assert cell == "**MRPC:** 82.2% (floor 81.2) <br> **STS-B:** 0.627 (floor 0.000) <br> **SICK-R:** 0.064"
+    (row,) = parse_log(_table(["Run ID", "Key GLUE Scores"], [["r1", cell]]))
+    assert row.glue_scores == {"mrpc": 82.2, "stsb": 0.627, "sickr": 0.064}
+    assert row.glue_floors == {"mrpc": 81.2, "stsb": 0.0} and row.glue_other == {} and row.problems == []
+    (old,) = parse_log(
+        _table(["Run ID", "GLUE"], [["r1", "**MRPC:** 80.7% <br> **SICK-E:** 57.78% <br> PAWS: 57.6%"]])
+    )
+    assert old.glue_scores == {"mrpc": 80.7, "sicke": 57.78, "paws": 57.6} and old.glue_floors == {}
+    (spaced,) = parse_log(_table(["Run ID", "GLUE"], [["r1", "MRPC: 82.2 % (floor: 81.2%)"]]))
+    assert spaced.glue_scores == {"mrpc": 82.2} and spaced.glue_floors == {"mrpc": 81.2}
+    with pytest.raises(ValueError, match="floors given for \\['qqp'\\] without their score"):
+        format_glue_cell({"mrpc": 82.2}, floors={"qqp": 50.0})
+    with pytest.raises(ValueError, match="out of range"):
+        format_glue_cell({"mrpc": 82.2}, floors={"mrpc": 0.812 * 1000})
+
+
+RESEARCH_LIKE = (
+    "# Log\n\n"
+    "| Date | Run ID | MLM Loss | Key GLUE Scores |\n|---|---|---|---|\n"
+    "| 2026-02-21 | perceiver_mlm_H512L6C128_20260220_184029 | 3.57 | **MRPC:** 80.7% <br> **PAWS:** 57.6% |\n"
+    "| 2026-02-23 | diffusion_H512L2C128D2_20260223_203349 | 1.433 | **MRPC:** 80.0% <br> **STS-B:** 0.138 <br> "
+    "**PAWS:** 55.98% <br> **SICK-R:** 0.064 <br> **SICK-E:** 57.78% <br> **XNLI:** 61.0% (dev) |\n"
+    "| 2026-02-24 | weighted_mlm_H512L2C128_20260224_000000 | low | **MRPC:** 0.81 |\n"
+    "| 2026-02-25 | weighted_mlm_H512L2C128_20260224_000000 | 2.0 | -- |\n"
+    "| 2026-02-26 | perceiver_mlm_H512L2C128_20260226_000000 | 2.0 |\n"
+)
+
+
+def test_lenient_reading_keeps_every_row_it_can_and_names_what_it_could_not(tmp_path, caplog):
+    path = tmp_path / "log.md"
+    path.write_text(RESEARCH_LIKE, encoding="utf-8")
+    with caplog.at_level("WARNING", logger="cogito.hub_cards.log"):
+        records = read_log(path)
+    assert [r.run_id for r in records] == [
+        "perceiver_mlm_H512L6C128_20260220_184029",
+        "diffusion_H512L2C128D2_20260223_203349",
+        "weighted_mlm_H512L2C128_20260224_000000",
+        "perceiver_mlm_H512L2C128_20260226_000000",
+    ]  # the repeated run id is skipped; the short row is read by position
+    sick = records[1]
+    assert sick.glue_scores == {"mrpc": 80.0, "stsb": 0.138, "paws": 55.98, "sickr": 0.064, "sicke": 57.78}
+    assert sick.glue_other == {"XNLI": "61.0% (dev)"} and sick.problems == []  # unknown label: kept, no problem
+    bad = records[2]
+    assert bad.mlm_loss is None and bad.glue_scores == {} and bad.glue_other == {"MRPC": "0.81"}
+    assert len(bad.problems) == 2 and all(p.startswith(f"{path} line 7, column ") for p in bad.problems)
+    assert any("column 'MLM Loss': expected a number" in p and p.endswith("(read as empty)") for p in bad.problems)
+    assert any("MRPC F1 is logged in %" in p and p.endswith("(kept as written)") for p in bad.problems)
+    assert records[3].mlm_loss == 2.0 and "row has 3 cells" in records[3].problems[0]
+    warned = "\n".join(caplog.messages)
+    assert "line 8: run id 'weighted_mlm_H512L2C128_20260224_000000' already used on line 7 (row skipped)" in warned
+    assert "XNLI" not in warned  # an unknown task is not a problem of lenient reading
+    with pytest.raises(ValueError, match="line 6, column 'Key GLUE Scores': unknown GLUE task 'XNLI'"):
+        parse_log("".join(RESEARCH_LIKE.splitlines(keepends=True)[:6]), "log.md")  # strict: the first problem
+    with pytest.raises(ValueError, match="line 9: row has 3 cells"):
+        read_log(path, strict=True)
+
+
+def test_writes_are_strict_only_on_the_cells_they_write(tmp_path):
+    path = tmp_path / "log.md"
+    path.write_text(RESEARCH_LIKE, encoding="utf-8")
+    # a new row lands although other rows cannot be fully read
+    record = append_run(
+        path, {"Run ID": NEW_RUN, "MLM Loss": "2.9", "Key GLUE Scores": format_glue_cell({"paws": 60.0})}
+    )
+    assert record.glue_scores == {"paws": 60.0} and record.problems == []
+    assert NEW_RUN in [r.run_id for r in read_log(path)]
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="column 'MLM Loss': expected a number") as info:
+        append_run(path, {"Run ID": "perceiver_mlm_H512L2C128_20261202_000000", "MLM Loss": "low"})
+    assert "read as empty" not in str(info.value)
+    with pytest.raises(ValueError, match="already used on line 6$"):
+        append_run(path, {"Run ID": "diffusion_H512L2C128D2_20260223_203349"})
+    assert path.read_bytes() == before
+    # updating a row with a cell it cannot read: the written cell is checked, the others stay as they were
+    updated = update_run(path, "weighted_mlm_H512L2C128_20260224_000000", {"Key GLUE Scores": "**RTE:** 55.0%"})
+    assert updated.glue_scores == {"rte": 55.0} and updated.mlm_loss is None
+    with pytest.raises(ValueError, match="column 'Key GLUE Scores': cannot read a score"):
+        update_run(path, NEW_RUN, {"Key GLUE Scores": "great"})
+    with pytest.raises(ValueError, match="cannot update run 'perceiver_mlm_H512L2C128_20260226_000000'.*3 cells"):
+        update_run(path, "perceiver_mlm_H512L2C128_20260226_000000", {"MLM Loss": "1.0"})
+    # the row with the unknown label keeps it when its cell is rewritten from the record
+    sick = find_run(read_log(path), "diffusion_H512L2C128D2_20260223_203349")
+    cell = format_glue_cell({**sick.glue_scores, "rte": 51.0}, {"rte": 50.5}, sick.glue_other)
+    again = update_run(path, sick.run_id, {"Key GLUE Scores": cell})
+    assert again.glue_other == {"XNLI": "61.0% (dev)"} and again.glue_floors == {"rte": 50.5}
+    assert again.glue_scores == {**sick.glue_scores, "rte": 51.0}
+
+
+def test_a_broken_table_is_skipped_when_reading_and_the_others_are_read(tmp_path):
+    text = "| Run ID | Run |\n|---|---|\n| a | b |\n\ntext\n\n| Run ID | MLM Loss |\n|---|---|\n| r1 | 3.0 |\n"
+    assert [r.run_id for r in parse_log(text, strict=False)] == ["r1"]
+    with pytest.raises(ValueError, match="are the same field"):
+        parse_log(text)

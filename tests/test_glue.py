@@ -621,7 +621,7 @@ def test_the_log_and_card_conventions_are_a_view_of_the_one_task_table():
 
     assert log_module.GLUE_METRICS is GLUE_METRICS  # imported, not a second table
     assert list(GLUE_METRICS) == [
-        "cola", "sst2", "mrpc", "stsb", "qqp", "mnli_m", "mnli_mm", "qnli", "rte", "wnli", "paws",
+        "cola", "sst2", "mrpc", "stsb", "qqp", "mnli_m", "mnli_mm", "qnli", "rte", "wnli", "sickr", "sicke", "paws",
     ]  # fmt: skip
     # Each logged score names a metric the task computes; its Hub id comes from the metric table.
     for key, logged in GLUE_METRICS.items():
@@ -638,3 +638,151 @@ def test_the_log_and_card_conventions_are_a_view_of_the_one_task_table():
     )
     assert OTHER_TASKS["paws"] is TASKS["paws"] and not TASKS["paws"].in_glue
     assert "paws" not in [t.name for t in resolve_tasks(["all"])]  # `all` is GLUE only
+
+
+# --------------------------------------------------------------------------- beyond GLUE and floors
+
+
+def test_sick_and_paws_are_in_the_task_table_with_the_research_hub_ids():
+    sickr, sicke, paws = TASKS["sickr"], TASKS["sicke"], TASKS["paws"]
+    assert sickr.is_regression and sickr.metrics == ("pearson", "spearmanr") and sickr.label == "SICK-R"
+    assert sicke.label_names == ("entailment", "neutral", "contradiction") and sicke.metrics == ("accuracy",)
+    assert paws.num_labels == 2 and paws.label == "PAWS"
+    # The research loaded `sick` (now RobZamp/sick, a script dataset read from its Parquet conversion)
+    # and `paws` / labeled_final (now google-research-datasets/paws).
+    assert (sickr.hub_dataset, sickr.hub_revision, sickr.hub_label) == (
+        "RobZamp/sick",
+        "refs/convert/parquet",
+        "relatedness_score",
+    )
+    assert sicke.hub_dataset == "RobZamp/sick" and sicke.hub_label == "label"
+    assert (paws.hub_dataset, paws.hub_config) == ("google-research-datasets/paws", "labeled_final")
+    assert get_task("SICK-R") is sickr and get_task("sick_e") is sicke
+    with pytest.raises(ValueError, match="'sick' is ambiguous.*sickr, sicke"):
+        get_task("sick")
+    assert not {"sickr", "sicke", "paws"} & {t.name for t in resolve_tasks(["all"])}
+    from cogito.evaluation.glue.tasks import GLUE_METRICS
+
+    assert GLUE_METRICS["sickr"].label == "SICK-R" and not GLUE_METRICS["sickr"].percent
+    assert GLUE_METRICS["sicke"].percent and GLUE_METRICS["sicke"].metric == "accuracy"
+
+
+def test_sick_reads_the_release_layout_one_folder_for_both_tasks(tmp_path):
+    from cogito.evaluation.glue.tasks import load_task_data
+
+    header = ["pair_ID", "sentence_A", "sentence_B", "entailment_label", "relatedness_score"]
+    rows = [
+        [1, "a man plays", "a person plays", "ENTAILMENT", 4.5],
+        [2, "a dog runs", "a cat sleeps", "NEUTRAL", 2.1],
+        [3, "nobody is here", "a man is here", "CONTRADICTION", 3.0],
+    ]
+    write_tsv(tmp_path / "SICK" / "train.tsv", header, rows)
+    write_tsv(tmp_path / "SICK" / "dev.tsv", header, rows[:2])
+    _, relatedness = load_task_data(TASKS["sickr"], tmp_path)
+    assert relatedness["train"]["label"] == [4.5, 2.1, 3.0] and relatedness["sickr"]["text_b"][1] == "a cat sleeps"
+    _, entailment = load_task_data(TASKS["sicke"], tmp_path)
+    assert entailment["train"]["label"] == [0, 1, 2] and entailment["sicke"]["label"] == [0, 1]
+    # SemEval-2014's files call the column entailment_judgment
+    semeval = tmp_path / "semeval"
+    write_tsv(
+        semeval / "SICK" / "train.tsv", ["sentence_A", "sentence_B", "entailment_judgment"], [r[1:4] for r in rows]
+    )
+    write_tsv(
+        semeval / "SICK" / "dev.tsv", ["sentence_A", "sentence_B", "entailment_judgment"], [r[1:4] for r in rows]
+    )
+    assert load_task_data(TASKS["sicke"], semeval)[1]["sicke"]["label"] == [0, 1, 2]
+
+
+def test_floors_are_the_best_constant_answer_per_metric():
+    from cogito.evaluation.glue.tasks import accuracy, f1, floor_metrics
+
+    # MRPC dev: 279 paraphrases of 408 -> always "equivalent" gives F1 81.2, accuracy 68.4
+    labels = [1] * 279 + [0] * 129
+    floor = floor_metrics(TASKS["mrpc"], labels)
+    assert round(floor["metrics"]["f1"] * 100, 1) == 81.2 and round(floor["metrics"]["accuracy"] * 100, 1) == 68.4
+    assert floor["answers"] == {"accuracy": "equivalent", "f1": "equivalent"}
+    assert floor["combined_score"] == pytest.approx((floor["metrics"]["f1"] + floor["metrics"]["accuracy"]) / 2)
+    # QQP-shaped: the majority is negative, yet the F1 floor is answering positive
+    qqp = floor_metrics(TASKS["qqp"], [0] * 63 + [1] * 37)
+    assert qqp["metrics"]["accuracy"] == 0.63 and qqp["metrics"]["f1"] == pytest.approx(
+        f1([1] * 100, [0] * 63 + [1] * 37)
+    )
+    assert qqp["answers"] == {"accuracy": "not_duplicate", "f1": "duplicate"}
+    assert floor_metrics(TASKS["cola"], [0, 1, 1, 1])["metrics"] == {"matthews_correlation": 0.0}
+    three = floor_metrics(TASKS["sicke"], [2, 2, 1, 0, 2])
+    assert (
+        three["metrics"]["accuracy"] == accuracy([2] * 5, [2, 2, 1, 0, 2])
+        and three["answers"]["accuracy"] == "contradiction"
+    )
+    regression = floor_metrics(TASKS["sickr"], [1.0, 2.0, 4.5])
+    assert regression["metrics"] == {"pearson": 0.0, "spearmanr": 0.0}
+    assert regression["answers"]["pearson"] == 2.5 and "no defined correlation" in regression["note"]
+
+
+def test_glue_reports_the_floor_beside_every_score_mrpc_all_positive_dev(tiny_model_dir, tmp_path, capsys):
+    """MRPC-shaped data whose dev set is all paraphrases: the floor F1 (answering positive everywhere)
+    is 100 and appears in results.json, results.csv, the console, the log cell and the card."""
+    from cogito.evaluation.glue.tasks import f1
+
+    header = ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
+    train = [[i % 2, i, i, f"the {w} was here", f"the {w} is there"] for i, w in enumerate(WORDS_FOR_PAIRS * 3)]
+    dev = [[1, i, i, f"a {w} came", f"the {w} came"] for i, w in enumerate(WORDS_FOR_PAIRS)]
+    write_tsv(tmp_path / "data" / "MRPC" / "train.tsv", header, train)
+    write_tsv(tmp_path / "data" / "MRPC" / "dev.tsv", header, dev)
+    log = tmp_path / "log.md"
+    shutil.copy(LOG, log)
+    run_id = json.loads((tiny_model_dir / "cogito_run.json").read_text())["run_id"]
+    code = cli_main(
+        [
+            "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "out"), "--tasks", "mrpc",
+            "--data_dir", str(tmp_path / "data"), "--num_train_epochs", "1", "--per_device_train_batch_size", "8",
+            "--experiment_log", str(log), "--report_to", "none", "--logging_steps", "5", "--max_seq_length", "32",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (result,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    floor = result["floor"]
+    assert floor["metrics"]["f1"] == f1([1] * len(dev), [1] * len(dev)) == 1.0
+    assert floor["metrics"]["accuracy"] == 1.0 and floor["answers"]["f1"] == "equivalent"
+    rows = {r["metric"]: r for r in csv.DictReader(open(tmp_path / "out" / "results.csv"))}
+    assert float(rows["f1"]["floor"]) == 1.0 and float(rows["f1"]["floor_combined_score"]) == 1.0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^mrpc/concept_attention: accuracy [0-9.]+ \(floor 1\.0000\), f1 [0-9.]+ \(floor 1\.0000\)", out, re.M
+    )
+    summary = json.loads(out[re.search(r"^\{$", out, re.M).start() :])
+    assert summary["floors"]["mrpc/concept_attention"] == 1.0
+    row = find_run(read_log(log), run_id)
+    assert row.glue_floors["mrpc"] == 100.0 and row.glue_scores["mrpc"] == round(result["metrics"]["f1"] * 100, 2)
+    assert "(floor 100.0)" in row.cells["Key GLUE Scores"]
+    assert row.glue_scores["stsb"] == 0.627 and "stsb" not in row.glue_floors  # old cells kept, without floors
+    from cogito.hub_cards.card import card_data_from_run, render_card
+
+    card = render_card(card_data_from_run(row)).text
+    assert re.search(r"\| MRPC \| F1 \(%\) \| [0-9.]+ \| 100 \*\*\(at the floor\)\*\* \|", card)
+    assert "**Within one point of the floor:** MRPC" in card
+
+
+WORDS_FOR_PAIRS = ["cat", "dog", "house", "river", "letter", "sister", "city", "man"]
+
+
+def test_log_update_keeps_floors_and_unknown_labels_and_drops_unreadable_known_entries(tmp_path):
+    from cogito.cli.glue import LogTarget, glue_log_floors, update_log
+
+    log = tmp_path / "log.md"
+    log.write_text(
+        "| Run ID | Key GLUE Scores |\n|---|---|\n"
+        "| r1 | **MRPC:** 80.7% (floor 81.2) <br> **QQP:** 0.61 <br> **XNLI:** 61.0% |\n",
+        encoding="utf-8",
+    )
+    results = [
+        {**_results("rte", "mean", {"accuracy": 0.55}), "floor": {"metrics": {"accuracy": 0.5271}}},
+        _results("stsb", "mean", {"pearson": 0.5, "spearmanr": 0.5}),  # a result of an older run: no floor
+    ]
+    assert glue_log_floors(results, "mean") == {"rte": 52.7}
+    cell = update_log(LogTarget(log, "r1"), glue_log_scores(results, "mean"), glue_log_floors(results, "mean"))
+    assert cell == (
+        "**MRPC:** 80.7% (floor 81.2) <br> **RTE:** 55.0% (floor 52.7) <br> **STS-B:** 0.500 <br> **XNLI:** 61.0%"
+    )
+    (row,) = read_log(log)
+    assert row.glue_floors == {"mrpc": 81.2, "rte": 52.7} and row.glue_other == {"XNLI": "61.0%"} and not row.problems

@@ -264,3 +264,44 @@ def test_repo_names(args, name):
 def test_repo_name_rejects_bad_input(args, message):
     with pytest.raises(ValueError, match=message):
         repo_name_for_run(*args)
+
+
+SICK_PAWS_LOG = (
+    "# Log\n\n"
+    "| Date | Run ID / Model Type | MLM Loss | Key GLUE Scores |\n|---|---|---|---|\n"
+    "| 2026-02-21 | `perceiver_mlm_H512L6C128_20260220_184029` | 3.57 | **MRPC:** 80.7% (floor 81.2) <br> "
+    "**QQP:** 64.9% (floor 53.8) <br> **PAWS:** 57.6% |\n"
+    "| 2026-02-23 | `perceiver_mlm_H512L2C128_20260223_203349` | 1.433 | **MRPC:** 80.0% <br> **STS-B:** 0.138 <br> "
+    "**PAWS:** 55.98% <br> **SICK-R:** 0.064 <br> **SICK-E:** 57.78% <br> **XNLI \\| dev:** 61.0% <script> |\n"
+    "| 2026-02-24 | `weighted_mlm_H512L2C128_20260224_000000` | low | **MRPC:** 0.81 |\n"
+)
+
+
+def test_card_all_renders_every_row_of_a_log_with_sick_paws_and_an_unknown_label(tmp_path, capsys):
+    log = tmp_path / "log.md"
+    log.write_text(SICK_PAWS_LOG, encoding="utf-8")
+    assert cli_main(["--experiment_log", str(log), "--all", "--output_dir", str(tmp_path / "cards")]) == 0
+    run_ids = [r.run_id for r in read_log(log)]
+    assert len(run_ids) == 3
+    cards = {run_id: (tmp_path / "cards" / run_id / "README.md").read_text() for run_id in run_ids}
+    floors, sick, bad = (cards[run_id] for run_id in run_ids)
+    assert "| MRPC | F1 (%) | 80.7 | 81.2 **(at the floor)** |" in floors
+    assert "| QQP | F1 (%) | 64.9 | 53.8 |" in floors and "| PAWS | Accuracy (%) | 57.6 | not recorded |" in floors
+    assert "**Within one point of the floor:** MRPC (80.7 vs floor 81.2)" in floors and "QQP (" not in floors
+    assert "| SICK-R | Pearson r | 0.064 | not recorded |" in sick and "| SICK-E | Accuracy (%) | 57.78 |" in sick
+    assert "| XNLI \\| dev | as logged | 61.0% | not recorded |" in sick and "script" not in sick  # markup dropped
+    assert "Within one point" not in sick  # no floor recorded, nothing claimed
+    meta = ModelCard(sick).data.to_dict()
+    configs = {r["dataset"]["type"] + "/" + r["dataset"]["config"] for r in meta["model-index"][0]["results"]}
+    assert configs == {
+        "nyu-mll/glue/mrpc",
+        "nyu-mll/glue/stsb",
+        "google-research-datasets/paws/labeled_final",
+        "RobZamp/sick/default",
+    }  # the unknown entry is in the table, not in the model-index
+    assert "| MRPC | as logged | 0.81 | not recorded |" in bad  # a value it cannot read: shown as written
+    assert "(floor" not in bad
+    assert "cannot read" not in capsys.readouterr().out  # problems are warnings, not output
+    one = tmp_path / "one"
+    assert cli_main(["--experiment_log", str(log), "--run_id", run_ids[0], "--output_dir", str(one)]) == 0
+    assert (one / "README.md").read_text() == floors

@@ -21,7 +21,7 @@ from cogito._io import RUN_FILE
 from cogito.cli._args import cli_command, parse
 from cogito.evaluation.glue.run import GlueArguments, run_glue
 from cogito.evaluation.glue.tasks import GLUE_METRICS, TASKS
-from cogito.hub_cards.log import find_run, format_glue_cell, read_log, update_run
+from cogito.hub_cards.log import find_run, format_glue_cell, known_task_key, read_log, update_run
 from cogito.training.recipes import apply_recipe
 
 logger = logging.get_logger(__name__)
@@ -64,6 +64,19 @@ def glue_log_scores(results: list[dict[str, Any]], head: str) -> dict[str, float
     return scores
 
 
+def glue_log_floors(results: list[dict[str, Any]], head: str) -> dict[str, float]:
+    """The floors of the scores `glue_log_scores` picks, in the log's units and decimals (81.2, 0.0)."""
+    scores = glue_log_scores(results, head)
+    floors = {}
+    for result in results:
+        if result["head"] != head or result["task"] not in scores or "floor" not in result:
+            continue
+        metric = GLUE_METRICS[result["task"]]
+        value = result["floor"]["metrics"][metric.metric]
+        floors[result["task"]] = round(value * 100, 1) if metric.percent else round(value, 3)
+    return floors
+
+
 @dataclass
 class LogTarget:
     path: Path
@@ -100,11 +113,16 @@ def find_log_target(args: GlueLogArguments, model_name_or_path: str) -> LogTarge
     return LogTarget(path, run_id)
 
 
-def update_log(target: LogTarget, scores: dict[str, float]) -> str:
-    """Merge `scores` into the run's Key GLUE Scores cell (other tasks already there are kept)."""
-    existing = find_run(read_log(target.path), target.run_id).glue_scores
-    merged = {**existing, **scores}
-    cell = format_glue_cell(merged)
+def update_log(target: LogTarget, scores: dict[str, float], floors: dict[str, float] | None = None) -> str:
+    """Merge `scores` (and their `floors`) into the run's Key GLUE Scores cell: tasks already there are
+    kept, with their floors, and entries the log reader does not know stay as they were written."""
+    existing = find_run(read_log(target.path), target.run_id)
+    merged = {**existing.glue_scores, **scores}
+    kept_floors = {task: value for task, value in existing.glue_floors.items() if task not in scores}
+    other = {label: text for label, text in existing.glue_other.items() if known_task_key(label) is None}
+    for label in existing.glue_other.keys() - other.keys():
+        logger.warning(f"{target.path}: dropping the unreadable entry {label}: {existing.glue_other[label]!r}")
+    cell = format_glue_cell(merged, {**kept_floors, **(floors or {})}, other)
     update_run(target.path, target.run_id, {"Key GLUE Scores": cell})
     return cell
 
@@ -124,7 +142,7 @@ def run_glue_and_log(args: GlueArguments, log_args: GlueLogArguments) -> dict[st
             summary["experiment_log"] = {
                 "path": str(log_target.path),
                 "run_id": log_target.run_id,
-                "cell": update_log(log_target, scores),
+                "cell": update_log(log_target, scores, glue_log_floors(results, log_head)),
             }
         else:
             logger.warning(f"no GLUE score of head {log_head!r} to write into {log_target.path}")
@@ -141,6 +159,7 @@ def parse_args(argv: list[str] | None) -> tuple[GlueArguments, GlueLogArguments]
 @cli_command("glue")
 def cli_main(argv: list[str]) -> int:
     summary = run_glue_and_log(*parse_args(argv))
+    print("\n".join(summary["scores_and_floors"]))  # the readable view; the JSON follows
     print(json.dumps(summary, indent=2))
     return 0
 

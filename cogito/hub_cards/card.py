@@ -19,7 +19,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from cogito._io import atomic_write_text
-from cogito.evaluation.glue.tasks import GLUE_METRICS
+from cogito.evaluation.glue.tasks import GLUE_METRICS, near_floor
 from cogito.hub_cards.log import RunRecord
 from cogito.hub_cards.naming import repo_name_for_run
 from cogito.training.objectives import OBJECTIVES
@@ -252,16 +252,40 @@ def _pretraining_table(data: CogitoCardData) -> str:
     )
 
 
+FLOOR_NOTE = (
+    "Floor: the best score any constant answer reaches on the same split (accuracy: the majority class; F1: "
+    "always the positive class; Matthews, Pearson and Spearman: 0, as a constant has no correlation), "
+    "computed by `cogito glue` and written beside the score in the log."
+)
+
+
 def _glue_section(data: CogitoCardData) -> str:
     run = data.run
-    if not run.glue_scores:
+    if not run.glue_scores and not run.glue_other:
         return "Not evaluated on GLUE yet (the log records no scores for this run)."
-    lines = ["| Task | Metric | Score |", "|---|---|---|"]
+    lines = ["| Task | Metric | Score | Floor |", "|---|---|---|---|"]
+    near = []
     for task, value in run.glue_scores.items():
         metric = GLUE_METRICS[task]
         unit = " (%)" if metric.percent else ""
-        lines.append(f"| {metric.label} | {metric.metric_name}{unit} | {value:g} |")
-    return "\n".join(lines) + "\n\n" + md(data.glue_note)
+        floor = run.glue_floors.get(task)
+        floor_text = "not recorded" if floor is None else f"{floor:g}"
+        if floor is not None and near_floor(value, floor, metric.percent):
+            floor_text += " **(at the floor)**"
+            near.append(f"{metric.label} ({value:g} vs floor {floor:g})")
+        lines.append(f"| {metric.label} | {metric.metric_name}{unit} | {value:g} | {floor_text} |")
+    for label, text in run.glue_other.items():  # labels this version does not know: as the log wrote them
+        lines.append(f"| {md(label)} | as logged | {md(text)} | not recorded |")
+    notes = [FLOOR_NOTE]
+    if near:
+        notes.insert(
+            0,
+            f"**Within one point of the floor:** {', '.join(near)}. On these tasks the model does no better "
+            "than a constant answer.",
+        )
+    if run.glue_other:
+        notes.append("Entries marked 'as logged' are tasks or values Cogito cannot read; shown as the log wrote them.")
+    return "\n".join(lines) + "\n\n" + "\n\n".join([*notes, md(data.glue_note)])
 
 
 def _limitations(data: CogitoCardData) -> str:
@@ -283,7 +307,7 @@ def _limitations(data: CogitoCardData) -> str:
             "Kendall–Gal uncertainty weighting can drive the MLM task weight down (and the total loss negative); "
             f"this run's final MLM loss is {_number(run.mlm_loss)}."
         )
-    if run.glue_scores:
+    if run.glue_scores or run.glue_other:
         items.append("GLUE scores are best-epoch validation scores (see above), not held-out test results.")
     else:
         items.append("No downstream evaluation is recorded for this run.")

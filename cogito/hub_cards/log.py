@@ -5,8 +5,14 @@ row having a run-id column; cells are read by column *name* through a small alia
 columns can be added, removed, reordered or renamed (within the known renames) without breaking
 the reader. Each row becomes a typed :class:`RunRecord`.
 
-Writes (:func:`append_run`, :func:`update_run`) touch only the row they add or change, validate the
-whole resulting log before writing, and replace the file atomically.
+Reading is lenient (:func:`read_log`): a cell that cannot be read is left empty on its row and named
+in the row's ``problems`` (and a warning), a row or table that cannot be read at all is skipped with
+a warning, and a GLUE label the task table does not know is kept as written (``glue_other``), so one
+bad row never stops the commands that read other rows. ``parse_log(..., strict=True)`` (the
+default of ``parse_log``) raises on the first problem instead.
+
+Writes (:func:`append_run`, :func:`update_run`) touch only the row they add or change, are strict
+on the cells they write (the whole new row for an append), and replace the file atomically.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import datetime as dt
 import difflib
 import hashlib
 import html
+import logging
 import os
 import re
 import tempfile
@@ -29,6 +36,8 @@ from cogito.configuration_cogito import DECODER_TYPES
 from cogito.evaluation.glue.tasks import GLUE_METRICS, GlueMetric
 from cogito.hub_cards.naming import objective_of
 from cogito.training.losses import CONCEPT_LOSSES, LOSS_WEIGHTINGS
+
+logger = logging.getLogger(__name__)
 
 STANDARD_COLUMNS: tuple[str, ...] = (
     "Date",
@@ -95,7 +104,13 @@ class EffectiveRank:
 
 @dataclass
 class RunRecord:
-    """One row of a run table, typed. ``cells`` keeps the raw cell text by column name."""
+    """One row of a run table, typed. ``cells`` keeps the raw cell text by column name.
+
+    ``glue_scores`` holds the scores of known tasks by key (``mrpc``), ``glue_floors`` the floor
+    written beside a score (``(floor 81.2)``), ``glue_other`` every other GLUE entry as written
+    (label -> value text: a task this version does not know, or a value it cannot read).
+    ``problems`` names the cells of the row that could not be read (lenient reading only).
+    """
 
     run_id: str
     date: dt.date | None = None
@@ -113,12 +128,15 @@ class RunRecord:
     mlm_loss: float | None = None
     effective_rank: EffectiveRank | None = None
     glue_scores: dict[str, float] = field(default_factory=dict)
+    glue_floors: dict[str, float] = field(default_factory=dict)
+    glue_other: dict[str, str] = field(default_factory=dict)
     glue_evaluated: bool = False
     speed: float | None = None
     wandb_url: str | None = None
     conclusion: str = ""
     cells: dict[str, str] = field(default_factory=dict)
     line: int = 0
+    problems: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- cell text helpers
@@ -154,6 +172,11 @@ def escape_cell(value: str) -> str:
     return text or "--"
 
 
+def known_task_key(label: str) -> str | None:
+    """The task key of a label as written in the log (``MNLI-m`` -> ``mnli_m``), or None if unknown."""
+    return _TASK_BY_SQUASHED.get(re.sub(r"[^a-z0-9]", "", plain_text(label).lower()))
+
+
 def glue_task_key(label: str) -> str:
     """Normalise a task label as written in the log (``MNLI-m``, ``STS-B``) to its key."""
     squashed = re.sub(r"[^a-z0-9]", "", plain_text(label).lower())
@@ -169,16 +192,34 @@ def _format_number(value: float, decimals: int) -> str:
     return text if float(text) == float(value) else repr(float(value))
 
 
-def format_glue_cell(scores: Mapping[str, float]) -> str:
-    """Scores by task (``{"mrpc": 81.3, "stsb": 0.627}``) in the log's style."""
-    if not scores:
+def format_glue_cell(
+    scores: Mapping[str, float],
+    floors: Mapping[str, float] | None = None,
+    other: Mapping[str, str] | None = None,
+) -> str:
+    """Scores by task (``{"mrpc": 81.3, "stsb": 0.627}``) in the log's style.
+
+    ``floors`` (same keys and units) are written beside their score: ``**MRPC:** 82.2% (floor 81.2)``;
+    ``other`` entries (label -> value text, a record's ``glue_other``) are kept as they were written.
+    """
+    if not scores and not other:
         raise ValueError("format_glue_cell needs at least one score; write '*Not evaluated*' instead")
+    floors = {glue_task_key(task): value for task, value in (floors or {}).items()}
     parts = []
     for task, value in scores.items():
-        metric = GLUE_METRICS[glue_task_key(task)]
+        key = glue_task_key(task)
+        metric = GLUE_METRICS[key]
         _check_score_range(metric, float(value), f"{task}={value!r}")
         number = _format_number(float(value), 1 if metric.percent else 3)
-        parts.append(f"**{metric.label}:** {number}{'%' if metric.percent else ''}")
+        part = f"**{metric.label}:** {number}{'%' if metric.percent else ''}"
+        if key in floors:
+            _check_score_range(metric, float(floors[key]), f"floor of {task}={floors[key]!r}")
+            part += f" (floor {_format_number(float(floors[key]), 1 if metric.percent else 3)})"
+        parts.append(part)
+    unknown = [task for task in floors if task not in {glue_task_key(t) for t in scores}]
+    if unknown:
+        raise ValueError(f"floors given for {unknown} without their score")
+    parts += [f"**{label}:** {text}" for label, text in (other or {}).items()]
     return " <br> ".join(parts)
 
 
@@ -231,31 +272,88 @@ def _parse_rank(cell: str) -> EffectiveRank | None:
     return EffectiveRank(value=value, of=of, percent=percent)
 
 
-def _parse_glue(cell: str) -> tuple[dict[str, float], bool]:
+@dataclass
+class GlueCell:
+    """A parsed "Key GLUE Scores" cell (see :class:`RunRecord` for the fields)."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    floors: dict[str, float] = field(default_factory=dict)
+    other: dict[str, str] = field(default_factory=dict)
+    evaluated: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+_GLUE_ITEM = re.compile(
+    rf"(?P<label>.+?)\s*:\s*(?P<value>{_NUMBER})\s*(?P<percent>%?)"
+    rf"(?:\s*\(\s*floor\s*:?\s*(?P<floor>{_NUMBER})\s*%?\s*\))?",
+    re.IGNORECASE,
+)
+
+
+def _parse_glue_item(text: str, item: str, cell: GlueCell) -> None:
+    """One ``TASK: value [(floor f)]`` entry into ``cell``; raises on a known task it cannot read."""
+    label, _, rest = text.partition(":")
+    key = known_task_key(label) if rest else None
+    if key is None:  # a task this version does not know: kept as written
+        if not rest or not label.strip():
+            raise ValueError(
+                f"cannot read a score from {item.strip()!r}; expected 'TASK: value' like '**MRPC:** 81.3%'"
+            )
+        if label.strip() in cell.other:
+            raise ValueError(f"{label.strip()} appears twice in the cell")
+        cell.other[label.strip()] = rest.strip()
+        cell.problems.append(f"unknown GLUE task {label.strip()!r}")
+        return
+    metric = GLUE_METRICS[key]
+    match = _GLUE_ITEM.fullmatch(text)
+    if not match:
+        raise ValueError(
+            f"cannot read a score from {item.strip()!r}; expected 'TASK: value' like '**MRPC:** 81.3%' "
+            "(optionally followed by '(floor 81.2)')"
+        )
+    if bool(match.group("percent")) != metric.percent:
+        unit = "in % (write the % sign)" if metric.percent else "on a 0-1 scale (no % sign)"
+        raise ValueError(f"{metric.label} {metric.metric_name} is logged {unit}, got {item.strip()!r}")
+    value = float(match.group("value"))
+    _check_score_range(metric, value, repr(text))
+    if key in cell.scores:
+        raise ValueError(f"{metric.label} appears twice in the cell")
+    if match.group("floor") is not None:
+        floor = float(match.group("floor"))
+        _check_score_range(metric, floor, repr(text))
+        cell.floors[key] = floor
+    cell.scores[key] = value
+
+
+def _parse_glue(cell: str, strict: bool = True) -> GlueCell:
+    """The scores of a "Key GLUE Scores" cell. Strict: any entry it cannot read (an unknown task
+    included) raises. Lenient: such entries are kept as written in ``other`` and named in ``problems``
+    (an unknown task is not a problem of the row, only of strict reading)."""
     plain = plain_text(cell).lower().rstrip(".")
     if plain in _EMPTY_MARKERS or plain in _NOT_EVALUATED:
-        return {}, False
-    scores: dict[str, float] = {}
+        return GlueCell()
+    out = GlueCell(evaluated=True)
     for item in _BR.split(cell):
         text = plain_text(item)
         if not text:
             continue
-        match = re.fullmatch(rf"(.+?)\s*:\s*({_NUMBER})\s*(%?)", text)
-        if not match:
+        unknown_before = len(out.problems)
+        try:
+            _parse_glue_item(text, item, out)
+        except ValueError as err:
+            if strict:
+                raise
+            label, _, rest = text.partition(":")
+            out.other.setdefault(label.strip() or text, rest.strip())
+            out.problems.append(str(err))
+            continue
+        if strict and len(out.problems) > unknown_before:  # an unknown task
             raise ValueError(
-                f"cannot read a score from {item.strip()!r}; expected 'TASK: value' like '**MRPC:** 81.3%'"
+                f"unknown GLUE task {plain_text(text.partition(':')[0])!r}; known tasks: "
+                + ", ".join(m.label for m in GLUE_METRICS.values())
             )
-        key = glue_task_key(match.group(1))
-        metric = GLUE_METRICS[key]
-        if bool(match.group(3)) != metric.percent:
-            unit = "in % (write the % sign)" if metric.percent else "on a 0-1 scale (no % sign)"
-            raise ValueError(f"{metric.label} {metric.metric_name} is logged {unit}, got {item.strip()!r}")
-        value = float(match.group(2))
-        _check_score_range(metric, value, repr(text))
-        if key in scores:
-            raise ValueError(f"{metric.label} appears twice in {cell!r}")
-        scores[key] = value
-    return scores, True
+    out.problems = [p for p in out.problems if not p.startswith("unknown GLUE task")]
+    return out
 
 
 def _parse_concept_losses(cell: str) -> tuple[list[str], str | None, float | None]:
@@ -392,7 +490,27 @@ class _Table:
         )
 
 
-def _scan(lines: list[str], source: str) -> list[_Table]:
+@dataclass
+class _Problems:
+    """Where reading goes wrong: raised at once when strict, else collected as (line, column, message)."""
+
+    source: str
+    strict: bool
+    found: list[tuple[int, str | None, str]] = field(default_factory=list)
+    bare: list[str] = field(default_factory=list)  # each found message without what reading did about it
+
+    def add(self, line: int, message: str, column: str | None = None, then: str = "") -> str:
+        """Raise (strict) or record the problem; `then` says what lenient reading does about it."""
+        where = f"{self.source} line {line}" + (f", column {column!r}" if column is not None else "")
+        if self.strict:
+            raise ValueError(f"{where}: {message}")
+        text = f"{where}: {message}" + (f" ({then})" if then else "")
+        self.found.append((line, column, text))
+        self.bare.append(f"{where}: {message}")
+        return text
+
+
+def _scan(lines: list[str], problems: _Problems) -> list[_Table]:
     tables: list[_Table] = []
     in_fence = False
     i = 0
@@ -406,54 +524,62 @@ def _scan(lines: list[str], source: str) -> list[_Table]:
         start = i
         while i < len(lines) and lines[i].strip().startswith("|"):
             i += 1
-        table = _read_table(lines, start, i, source)
+        table = _read_table(lines, start, i, problems)
         if table is not None:
             tables.append(table)
     return tables
 
 
-def _read_table(lines: list[str], start: int, end: int, source: str) -> _Table | None:
+def _read_table(lines: list[str], start: int, end: int, problems: _Problems) -> _Table | None:
+    """The run table of lines[start:end], or None (another table, or a broken one when lenient)."""
     columns = _cells(lines[start])
     keys = [_KEY_BY_ALIAS.get(_normalise_header(c)) for c in columns]
     known = [k for k in keys if k is not None]
     missing = [k for k in REQUIRED_KEYS if k not in known]
+    skipped = "table skipped"
     if missing:
         if len(set(known)) >= _MIN_KNOWN_COLUMNS_FOR_RUN_TABLE:
             names = " or ".join(repr(a) for a in COLUMN_ALIASES[missing[0]][:3])
-            raise ValueError(
-                f"{source} line {start + 1}: run table header has no required {missing[0]} column ({names})"
-            )
+            problems.add(start + 1, f"run table header has no required {missing[0]} column ({names})", then=skipped)
         return None  # some other table in the log
     for key in set(known):
         if known.count(key) > 1:
             dupes = [c for c, k in zip(columns, keys) if k == key]
-            raise ValueError(f"{source} line {start + 1}: columns {dupes} are the same field ({key}); keep one")
+            problems.add(start + 1, f"columns {dupes} are the same field ({key}); keep one", then=skipped)
+            return None
     if end - start < 2 or not _is_separator(lines[start + 1]):
-        raise ValueError(
-            f"{source} line {start + 2}: the run table header (line {start + 1}) is not followed by a separator "
-            "row like '|---|---|'"
+        problems.add(
+            start + 2,
+            f"the run table header (line {start + 1}) is not followed by a separator row like '|---|---|'",
+            then=skipped,
         )
+        return None
     if len(_cells(lines[start + 1])) != len(columns):
-        raise ValueError(
-            f"{source} line {start + 2}: separator row has {len(_cells(lines[start + 1]))} cells, header has "
-            f"{len(columns)}"
+        problems.add(
+            start + 2,
+            f"separator row has {len(_cells(lines[start + 1]))} cells, header has {len(columns)}",
+            then=skipped,
         )
+        return None
     table = _Table(header=start, columns=columns, keys=keys, end=end)
     for index in range(start + 2, end):
         count = len(_cells(lines[index]))
         if count != len(columns):
-            raise ValueError(
-                f"{source} line {index + 1}: row has {count} cells but the header (line {start + 1}) has "
-                f"{len(columns)} columns"
+            problems.add(
+                index + 1,
+                f"row has {count} cells but the header (line {start + 1}) has {len(columns)} columns",
+                then="read by position, missing cells as '--'",
             )
         table.rows.append(index)
     return table
 
 
-def _record(table: _Table, line: str, index: int, source: str) -> RunRecord:
+def _record(table: _Table, line: str, index: int, problems: _Problems) -> RunRecord | None:
     raw = _cells(line)
+    raw = (raw + ["--"] * len(table.columns))[: len(table.columns)]  # a short or long row (lenient only)
     cells = dict(zip(table.columns, raw))
     by_key = {k: v for k, v in zip(table.keys, raw) if k is not None}
+    row_problems: list[str] = [text for at, _, text in problems.found if at == index + 1]
 
     def read(key: str, parser):  # parse one cell, naming line and column on error
         if key not in by_key:
@@ -462,14 +588,19 @@ def _record(table: _Table, line: str, index: int, source: str) -> RunRecord:
             return parser(by_key[key])
         except ValueError as err:
             column = table.columns[table.keys.index(key)]
-            raise ValueError(f"{source} line {index + 1}, column {column!r}: {err}") from None
+            row_problems.append(problems.add(index + 1, str(err), column, then="read as empty"))
+            return parser("--")
 
     run_id = plain_text(by_key["run_id"])
     if _is_empty(run_id):
-        raise ValueError(f"{source} line {index + 1}: empty run id")
+        problems.add(index + 1, "empty run id", then="row skipped")
+        return None
     hidden, layers, concepts = read("architecture", lambda c: _architecture(c, run_id))
     losses, weighting, weight = read("concept_losses", _parse_concept_losses)
-    scores, evaluated = read("glue", _parse_glue)
+    glue = read("glue", lambda c: _parse_glue(c, problems.strict))
+    if "glue" in by_key:
+        column = table.columns[table.keys.index("glue")]
+        row_problems += [problems.add(index + 1, problem, column, "kept as written") for problem in glue.problems]
     return RunRecord(
         run_id=run_id,
         date=read("date", _parse_date),
@@ -486,33 +617,54 @@ def _record(table: _Table, line: str, index: int, source: str) -> RunRecord:
         loss_weight=weight,
         mlm_loss=read("mlm_loss", _parse_optional_float),
         effective_rank=read("effective_rank", _parse_rank),
-        glue_scores=scores,
-        glue_evaluated=evaluated,
+        glue_scores=glue.scores,
+        glue_floors=glue.floors,
+        glue_other=glue.other,
+        glue_evaluated=glue.evaluated,
         speed=read("speed", _parse_optional_float),
         wandb_url=read("wandb", _parse_wandb),
         conclusion=read("conclusion", lambda c: "" if _is_empty(c) else plain_text(c)),
         cells=cells,
         line=index + 1,
+        problems=row_problems,
     )
 
 
 # --------------------------------------------------------------------------- reading
 
 
-def parse_log(text: str, source: str = "<log>") -> list[RunRecord]:
-    """Every row of every run table in ``text``, in file order."""
+def _parse(text: str, problems: _Problems) -> tuple[list[str], list[_Table], list[RunRecord]]:
     lines = _split_lines(text)
+    tables = _scan(lines, problems)
     records: list[RunRecord] = []
     seen: dict[str, int] = {}
-    for table in _scan(lines, source):
+    for table in tables:
         for index in table.rows:
-            record = _record(table, lines[index], index, source)
+            record = _record(table, lines[index], index, problems)
+            if record is None:
+                continue
             if record.run_id in seen:
-                raise ValueError(
-                    f"{source} line {record.line}: run id {record.run_id!r} already used on line {seen[record.run_id]}"
+                problems.add(
+                    record.line,
+                    f"run id {record.run_id!r} already used on line {seen[record.run_id]}",
+                    then="row skipped",
                 )
+                continue
             seen[record.run_id] = record.line
             records.append(record)
+    return lines, tables, records
+
+
+def parse_log(text: str, source: str = "<log>", strict: bool = True) -> list[RunRecord]:
+    """Every row of every run table in ``text``, in file order.
+
+    ``strict`` (the default here): the first cell, row or table that cannot be fully read raises,
+    naming its line and column. Otherwise reading is lenient (see :func:`read_log`).
+    """
+    problems = _Problems(source, strict)
+    records = _parse(text, problems)[2]
+    for _, _, message in problems.found:
+        logger.warning(message)
     return records
 
 
@@ -521,10 +673,15 @@ def _read_text(path: Path) -> str:
         return handle.read()
 
 
-def read_log(path: str | os.PathLike[str]) -> list[RunRecord]:
-    """Parse the log file at ``path``."""
+def read_log(path: str | os.PathLike[str], strict: bool = False) -> list[RunRecord]:
+    """Parse the log file at ``path``; lenient unless ``strict``.
+
+    Lenient: a cell that cannot be read is taken as empty and named in its row's ``problems``; a
+    row without a run id or repeating an earlier one, and a broken run table, are skipped; each
+    problem is a warning. Unknown GLUE labels are kept in ``glue_other`` and are no problem.
+    """
     path = Path(path)
-    return parse_log(_read_text(path), str(path))
+    return parse_log(_read_text(path), str(path), strict)
 
 
 def find_run(records: list[RunRecord], run_id: str) -> RunRecord:
@@ -578,7 +735,7 @@ def append_run(path: str | os.PathLike[str], cells: Mapping[str, str]) -> RunRec
 def _append_run(path: Path, cells: Mapping[str, str]) -> RunRecord:
     text = _read_text(path) if path.exists() else new_log_text()
     lines = _split_lines(text)
-    tables = _scan(lines, str(path))
+    tables = _scan(lines, _Problems(str(path), strict=False))  # other tables' problems are not this write's
     if not tables:
         raise ValueError(f"{path}: no run table (a table whose header has a 'Run ID' column) to append to")
     table = tables[-1]
@@ -593,7 +750,7 @@ def _append_run(path: Path, cells: Mapping[str, str]) -> RunRecord:
         lines[table.end - 1] += ending
     lines.insert(table.end, "| " + " | ".join(values) + " |" + ending)
     new_text = "".join(lines)
-    records = parse_log(new_text, str(path))  # validate before touching the file
+    records = _checked(new_text, path, table.end + 1, None)  # the new row, validated before touching the file
     atomic_write_text(path, new_text)
     return next(r for r in records if r.line == table.end + 1)
 
@@ -607,10 +764,13 @@ def update_run(path: str | os.PathLike[str], run_id: str, updates: Mapping[str, 
 
 def _update_run(path: Path, run_id: str, updates: Mapping[str, str]) -> RunRecord:
     text = _read_text(path)
-    lines = _split_lines(text)
-    records = parse_log(text, str(path))
+    problems = _Problems(str(path), strict=False)
+    lines, tables, records = _parse(text, problems)
     record = find_run(records, run_id)
-    table = next(t for t in _scan(lines, str(path)) if record.line - 1 in t.rows)
+    structural = [message for line, column, message in problems.found if line == record.line and column is None]
+    if structural:
+        raise ValueError(f"cannot update run {run_id!r}: {structural[0]}")
+    table = next(t for t in tables if record.line - 1 in t.rows)
     index = record.line - 1
     body, ending = _strip_ending(lines[index])
     spans = _cell_spans(lines[index])
@@ -620,6 +780,20 @@ def _update_run(path: Path, run_id: str, updates: Mapping[str, str]) -> RunRecor
         body = body[:start] + f" {replacements[column]} " + body[end:]
     lines[index] = body + ending
     new_text = "".join(lines)
-    new_records = parse_log(new_text, str(path))
+    new_records = _checked(new_text, path, record.line, {table.columns[c] for c in replacements})
     atomic_write_text(path, new_text)
     return next(r for r in new_records if r.line == record.line)
+
+
+def _checked(text: str, path: Path, line: int, columns: set[str] | None) -> list[RunRecord]:
+    """The records of ``text``, refusing a problem of the row at ``line`` that this write made.
+
+    ``columns``: the cells written (None: the whole row). Problems of other rows, and of cells of
+    this row that the write did not touch, stay warnings of later reads, never a refused write.
+    """
+    problems = _Problems(str(path), strict=False)
+    records = _parse(text, problems)[2]
+    for (at, column, _), message in zip(problems.found, problems.bare):
+        if at == line and (columns is None or column is None or column in columns):
+            raise ValueError(message)
+    return records

@@ -48,8 +48,10 @@ from cogito.evaluation.glue.tasks import (
     TASKS,
     GlueTask,
     custom_task,
+    floor_metrics,
     get_task,
     load_task_data,
+    near_floor,
     predictions_from_logits,
     resolve_tasks,
     task_metrics,
@@ -76,7 +78,9 @@ RESULT_COLUMNS = (
     "split",
     "metric",
     "score",
+    "floor",
     "combined_score",
+    "floor_combined_score",
     "selection",
     "selected_epoch",
     "epochs",
@@ -509,8 +513,9 @@ def _epochs_for(task: GlueTask, args: GlueArguments) -> float:
 
 
 def _result(
-    task: GlueTask, key: str, head: str, args: GlueArguments, metrics: dict[str, float], **extra
+    task: GlueTask, key: str, head: str, args: GlueArguments, metrics: dict[str, float], labels: Sequence, **extra
 ) -> dict[str, Any]:
+    """One (task, split, head) result; `floor` is the best constant answer's score on the same `labels`."""
     hub_split, _ = task.splits()[key]
     return {
         "task": key,
@@ -520,6 +525,7 @@ def _result(
         "split": hub_split,
         "metrics": {k: v for k, v in metrics.items() if k != "combined_score"},
         "combined_score": metrics["combined_score"],
+        "floor": floor_metrics(task, labels),
         "seed": args.seed,
         "source_checkpoint": args.model_name_or_path,
         **extra,
@@ -552,6 +558,7 @@ def run_zero_shot(
                 "zero_shot",
                 args,
                 metrics,
+                split["label"],
                 selection="none (zero-shot)",
                 selected_epoch=None,
                 epochs=0,
@@ -647,6 +654,7 @@ def finetune(
             head,
             args,
             by_split[key],
+            validation[key]["label"],
             selection=SELECTIONS[args.selection],
             selected_epoch=selected_epoch,
             epochs=_epochs_for(task, args),
@@ -712,9 +720,30 @@ def results_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for result in results:
         for metric, score in result["metrics"].items():
             row = {column: result.get(column) for column in RESULT_COLUMNS}
-            row.update(metric=metric, score=score)
+            floor = result["floor"]
+            row.update(
+                metric=metric,
+                score=score,
+                floor=floor["metrics"].get(metric),
+                floor_combined_score=floor["combined_score"],
+            )
             rows.append(row)
     return rows
+
+
+def score_lines(results: list[dict[str, Any]]) -> list[str]:
+    """One readable line per result, every score beside its floor:
+    `mrpc/via_decoder: accuracy 0.7010 (floor 0.6838), f1 0.8200 (floor 0.8122)`."""
+    lines = []
+    for result in results:
+        floors = result["floor"]["metrics"]
+        parts = [f"{name} {value:.4f} (floor {floors[name]:.4f})" for name, value in result["metrics"].items()]
+        line = f"{result['task']}/{result['head']}: {', '.join(parts)}"
+        close = [name for name, value in result["metrics"].items() if near_floor(value, floors[name])]
+        if close:
+            line += f"  <- within a point of the floor: {', '.join(close)}"
+        lines.append(line)
+    return lines
 
 
 def write_results(
@@ -813,6 +842,8 @@ def run_glue(args: GlueArguments) -> dict[str, Any]:
         "results_json": str(json_path),
         "results_csv": str(csv_path),
         "scores": {f"{r['task']}/{r['head']}": r["combined_score"] for r in results},
+        "floors": {f"{r['task']}/{r['head']}": r["floor"]["combined_score"] for r in results},
+        "scores_and_floors": score_lines(results),
     }
     summary["heads"] = heads
     return summary
@@ -832,6 +863,7 @@ __all__ = [
     "pair_features",
     "run_glue",
     "run_zero_shot",
+    "score_lines",
     "select_epoch",
     "sentence_embeddings",
     "write_results",

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,9 +43,12 @@ class GlueTask:
 
     `validation_splits` maps the reported key (`mnli_m`) to `(hub split, TSV file stem)`;
     `split_labels` gives each key's label in the log (`MNLI-m`; default: `label`).
-    `tsv_columns`/`tsv_label` name the columns of the GLUE download; `tsv_positional` gives the
-    column names of files without a header row (CoLA). `log_metric` is the one metric the
-    research log writes for the task (`None`: the task is not logged), in % when `log_percent`.
+    `tsv_columns`/`tsv_label` name the columns of the GLUE download (`tsv_label_alternatives`:
+    other names the label column has in other releases); `tsv_positional` gives the column names
+    of files without a header row (CoLA). `hub_label` is the label column on the Hub and
+    `hub_revision` the revision read (SICK: its Parquet conversion, the loading script being gone).
+    `log_metric` is the one metric the research log writes for the task (`None`: the task is not
+    logged), in % when `log_percent`.
     """
 
     name: str
@@ -65,6 +69,9 @@ class GlueTask:
     log_percent: bool = True
     hub_dataset: str = "nyu-mll/glue"
     hub_dataset_name: str = "GLUE"
+    hub_label: str = "label"
+    hub_revision: str | None = None
+    tsv_label_alternatives: tuple[str, ...] = ()
 
     @property
     def is_regression(self) -> bool:
@@ -184,21 +191,60 @@ GLUE_TASKS: dict[str, GlueTask] = {
     )
 }
 
-# PAWS (Zhang et al. 2019) is not part of GLUE but the research log reports it beside GLUE scores.
+# Beyond GLUE, as the research evaluated them (MrCogito evaluation/evaluate_on_benchmark.py) and its log
+# reports them: PAWS (Zhang et al. 2019; Hub `paws`, now google-research-datasets/paws, labeled_final)
+# and SICK (Marelli et al. 2014; Hub `sick`, now RobZamp/sick, read from its Parquet conversion) as
+# SICK-R (relatedness 1-5, regression, Pearson) and SICK-E (entailment, 3-way, accuracy). Both SICK
+# tasks read one local folder `SICK/` (train.tsv, dev.tsv with the release's columns sentence_A,
+# sentence_B, relatedness_score, entailment_label).
+_SICK = {
+    "hub_config": "default",
+    "hub_dataset": "RobZamp/sick",
+    "hub_dataset_name": "SICK",
+    "hub_revision": "refs/convert/parquet",
+    "in_glue": False,
+}
 OTHER_TASKS: dict[str, GlueTask] = {
+    "sickr": _glue(
+        "sickr",
+        ("sentence_A", "sentence_B"),
+        None,
+        ("pearson", "spearmanr"),
+        10,  # the research's --epochs default for SICK and PAWS
+        "SICK",
+        ("sentence_A", "sentence_B"),
+        "relatedness_score",
+        label="SICK-R",
+        hub_label="relatedness_score",
+        log_percent=False,
+        **_SICK,
+    ),
+    "sicke": _glue(
+        "sicke",
+        ("sentence_A", "sentence_B"),
+        ("entailment", "neutral", "contradiction"),
+        ("accuracy",),
+        10,
+        "SICK",
+        ("sentence_A", "sentence_B"),
+        "entailment_label",
+        label="SICK-E",
+        tsv_label_alternatives=("entailment_judgment",),
+        **_SICK,
+    ),
     "paws": _glue(
         "paws",
         ("sentence1", "sentence2"),
         ("not_paraphrase", "paraphrase"),
         ("accuracy",),
-        3,
+        10,
         "PAWS",
         ("sentence1", "sentence2"),
         in_glue=False,
         hub_config="labeled_final",
         hub_dataset="google-research-datasets/paws",
         hub_dataset_name="PAWS",
-    )
+    ),
 }
 
 
@@ -223,10 +269,15 @@ def _squash(name: str) -> str:
 
 
 def get_task(name: str) -> GlueTask:
-    """The task called `name` (`SST-2`, `sst2` and `sst_2` all work)."""
+    """The task called `name` (`SST-2`, `sst2` and `sst_2` all work; `SICK-R` by its label)."""
     for task in TASKS.values():
-        if _squash(name) in (_squash(task.name), _squash(task.folder)):
+        if _squash(name) in (_squash(task.name), _squash(task.label)):
             return task
+    shared = [task.name for task in TASKS.values() if _squash(name) == _squash(task.folder)]
+    if len(shared) == 1:
+        return TASKS[shared[0]]
+    if shared:
+        raise ValueError(f"task {name!r} is ambiguous: it names the data folder of {', '.join(shared)}; pick one")
     raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)} (or 'all' for every GLUE task)")
 
 
@@ -386,6 +437,48 @@ def task_metrics(task: GlueTask, predictions: Sequence, labels: Sequence) -> dic
     return out
 
 
+# --------------------------------------------------------------------------- floors
+
+# Why a regression floor is 0: every constant prediction has undefined (nan) correlation.
+REGRESSION_FLOOR_NOTE = (
+    "a constant prediction (the mean label, {mean:.3g}) has no defined correlation; the floor shown is 0, the "
+    "expected correlation of any prediction that ignores the input"
+)
+
+
+def floor_metrics(task: GlueTask, labels: Sequence) -> dict[str, Any]:
+    """The best score any constant answer reaches on these labels, per metric of the task.
+
+    Classification: each metric of the constant answer that scores best on it (accuracy: the
+    majority class of `labels`; F1: always the positive class; Matthews: 0 for every constant),
+    computed with the task's own metric functions. Regression: a constant (the mean label) has
+    undefined Pearson/Spearman, so the floor is 0 and `note` says so. Returns `metrics`,
+    `combined_score`, the constant answer of each metric (`answers`) and `note`.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) == 0:
+        raise ValueError(f"no labels to compute the floor of {task.name} from")
+    if task.is_regression:
+        mean = float(np.mean(labels.astype(float)))
+        metrics = {name: 0.0 for name in task.metrics}
+        answers = {name: round(mean, 4) for name in task.metrics}
+        note = REGRESSION_FLOOR_NOTE.format(mean=mean)
+    else:
+        names = task.label_names or tuple(str(i) for i in range(int(labels.max()) + 1))
+        metrics, answers = {}, {}
+        for name in task.metrics:
+            best = max(range(len(names)), key=lambda c: (METRICS[name].function(np.full_like(labels, c), labels), -c))
+            metrics[name] = METRICS[name].function(np.full_like(labels, best), labels)
+            answers[name] = names[best]
+        note = "the best constant answer on this split, per metric"
+    return {"metrics": metrics, "combined_score": combined_score(metrics), "answers": answers, "note": note}
+
+
+def near_floor(score: float, floor: float, percent: bool = False) -> bool:
+    """Whether `score` is within one point of its `floor` (or below it): 1.0 on a % scale, 0.01 on 0-1."""
+    return not math.isnan(score) and score - floor <= (1.0 if percent else 0.01)
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -478,6 +571,9 @@ def parse_label(task: GlueTask, value: str, path: Path | str, row: int) -> int |
     names = task.label_names or ()
     if text in names:
         return names.index(text)
+    folded = [name.lower() for name in names]
+    if text.lower() in folded and folded.count(text.lower()) == 1:  # SICK writes ENTAILMENT
+        return folded.index(text.lower())
     if re.fullmatch(r"\d+", text) and int(text) < len(names):
         return int(text)
     allowed = ", ".join(names) + f" (or 0..{len(names) - 1})"
@@ -492,7 +588,8 @@ def read_split(task: GlueTask, path: str | Path, with_labels: bool = True) -> di
     if header is None:
         header, rows, first_line = _columns_of(task, path, rows)
     text_index = [_pick(header, (tsv, hub), path, "text") for tsv, hub in zip(task.tsv_columns, task.text_keys)]
-    label_index = _pick(header, (task.tsv_label, "label"), path, "label") if with_labels else None
+    label_options = (task.tsv_label, *task.tsv_label_alternatives, "label")
+    label_index = _pick(header, label_options, path, "label") if with_labels else None
     names = ["text_a", "text_b"][: len(text_index)]
     data: dict[str, list] = {name: [] for name in names}
     if with_labels:
@@ -519,7 +616,7 @@ def _infer_label_names(task: GlueTask, path: Path) -> GlueTask:
     header, rows = read_table(path)
     if header is None:
         header, rows, _ = _columns_of(task, path, rows)
-    index = _pick(header, (task.tsv_label, "label"), path, "label")
+    index = _pick(header, (task.tsv_label, *task.tsv_label_alternatives, "label"), path, "label")
     values = sorted({row[index].strip() for row in rows if len(row) > index and row[index].strip()})
     if values and all(v.isdigit() for v in values):
         names = tuple(str(i) for i in range(max(int(v) for v in values) + 1))
@@ -592,7 +689,7 @@ def _load_from_hub(task: GlueTask, need_train: bool) -> dict[str, dict[str, list
         raise ValueError(f"task {task.name} is not on the Hub: give --data_dir or --train_file/--validation_file")
     from datasets import load_dataset
 
-    raw = load_dataset(task.hub_dataset, task.hub_config)
+    raw = load_dataset(task.hub_dataset, task.hub_config, revision=task.hub_revision)
     wanted = {key: hub for key, (hub, _) in task.splits().items()}
     if need_train:
         wanted = {"train": "train", **wanted}
@@ -600,7 +697,8 @@ def _load_from_hub(task: GlueTask, need_train: bool) -> dict[str, dict[str, list
     for key, split in wanted.items():
         dataset = raw[split]
         columns = {name: dataset[column] for name, column in zip(("text_a", "text_b"), task.text_keys)}
-        columns["label"] = [float(v) for v in dataset["label"]] if task.is_regression else list(dataset["label"])
+        labels = dataset[task.hub_label]
+        columns["label"] = [float(v) for v in labels] if task.is_regression else list(labels)
         out[key] = columns
     return out
 
@@ -621,9 +719,11 @@ __all__ = [
     "custom_task",
     "f1",
     "find_task_folder",
+    "floor_metrics",
     "get_task",
     "load_task_data",
     "matthews_correlation",
+    "near_floor",
     "parse_label",
     "pearson",
     "predictions_from_logits",
