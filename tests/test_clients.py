@@ -88,8 +88,9 @@ def test_sentence_transformers_embeds_a_sentence_alike_alone_and_in_any_batch(ml
         tokenizer = AutoTokenizer.from_pretrained(folder)
         encoder = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
         padded = tokenizer([{SHORT!r}, {LONG!r}], padding=True, return_tensors="pt")
+        inputs = dict(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"])
         with torch.no_grad():
-            concepts = encoder(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]).last_hidden_state
+            concepts = encoder(**inputs).last_hidden_state
         results["padded_length"] = padded["input_ids"].shape[1]
         results["concept_num"] = encoder.config.concept_num
         results["max_diff_alone_vs_batch"] = (alone[0] - batch[0]).abs().max().item()
@@ -189,7 +190,8 @@ def test_torch_export_onnx_and_compile_match_eager_on_padded_and_unpadded_batche
         dynamic = {"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}}
         exported = torch.export.export(wrapped, example, dynamic_shapes=dynamic)
         onnx_path = sys.argv[2] + ".onnx"
-        torch.onnx.export(wrapped, example, onnx_path, dynamic_shapes=dynamic, input_names=["input_ids", "attention_mask"])
+        names = ["input_ids", "attention_mask"]
+        torch.onnx.export(wrapped, example, onnx_path, dynamic_shapes=dynamic, input_names=names)
         session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
         compiled = torch.compile(wrapped, fullgraph=True, dynamic=True)
 
@@ -259,7 +261,9 @@ def test_trainer_predict_gives_logits_that_argmax_metrics_read(mlm_folder, tmp_p
 
         tokenizer = AutoTokenizer.from_pretrained(folder)
         texts = ["paris is a city", "the house of his sister", "a letter to her sister is long", "the river"] * 3
-        args = TrainingArguments(output_dir=sys.argv[2] + ".run", report_to=[], per_device_eval_batch_size=4, use_cpu=True)
+        args = TrainingArguments(
+            output_dir=sys.argv[2] + ".run", report_to=[], per_device_eval_batch_size=4, use_cpu=True
+        )
 
         # classification, as in the course: np.argmax over predict()'s logits
         data = Dataset.from_dict({"text": texts, "label": [0, 1, 2, 1] * 3}).map(
@@ -384,6 +388,19 @@ def test_inputs_embeds_match_input_ids_on_every_head_and_lora_fine_tunes(mlm_fol
     assert not any("concepts" == n.rsplit(".", 1)[-1] for n in results["lora_trainable"])
     assert results["lora_losses"][1] < results["lora_losses"][0], results["lora_losses"]
     assert results["frozen_unchanged"]
+
+
+def test_cogito_export_writes_an_onnx_graph_that_matches_torch(mlm_folder, tmp_path, capsys):
+    from cogito.cli.export import cli_main
+
+    out = tmp_path / "model.onnx"
+    assert cli_main(["--folder", str(mlm_folder), "--out", str(out), "--head", "encoder"]) == 0
+    printed = capsys.readouterr().out
+    assert out.is_file() and "padded max |onnx - torch|" in printed, printed
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["--folder", str(mlm_folder), "--out", str(out), "--head", "pooler"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'pooler'" in capsys.readouterr().err
 
 
 def test_checkpoints_with_the_former_lm_head_key_still_load(tmp_path):
