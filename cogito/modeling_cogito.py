@@ -621,7 +621,7 @@ class CogitoModel(CogitoPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, CogitoModelOutput]:
         """What every head needs: the checked position ids `(B, N)` and the encoder's output."""
-        position_ids = self._position_ids(input_ids if input_ids is not None else inputs_embeds, position_ids)
+        position_ids = self._position_ids(self._one_input(input_ids, inputs_embeds), position_ids)
         encoded = self(
             input_ids,
             attention_mask=attention_mask,
@@ -635,13 +635,18 @@ class CogitoModel(CogitoPreTrainedModel):
 
     def embed_inputs(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
         """Model-width token embeddings `(B, N, H)` of exactly one of `input_ids` and `inputs_embeds`."""
+        self._one_input(input_ids, inputs_embeds)
+        return self.embeddings.embed_tokens(input_ids, inputs_embeds)
+
+    def _one_input(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
+        """The one of `input_ids` and `inputs_embeds` that was given; a ValueError for both or neither."""
         if (input_ids is None) == (inputs_embeds is None):
             given = "both" if input_ids is not None else "neither"
             raise ValueError(
                 f"Pass exactly one of input_ids (B, N) and inputs_embeds (B, N, {self.config.embedding_dim}); "
                 f"got {given}"
             )
-        return self.embeddings.embed_tokens(input_ids, inputs_embeds)
+        return input_ids if input_ids is not None else inputs_embeds
 
     def _position_ids(self, inputs: torch.Tensor, position_ids: torch.Tensor | None) -> torch.Tensor:
         """Position ids `(B, N)` for `inputs` `(B, N, ...)` (token ids or embeddings)."""
