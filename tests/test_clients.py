@@ -2,7 +2,8 @@
 `device_map="auto"`, the Trainer's metrics, `inputs_embeds`, PEFT LoRA.
 
 Each client runs in a fresh process where `import cogito` fails and the Hub is offline: what it
-sees is what a user who only has the folder (or its Hub copy) sees.
+sees is what a user who only has the folder (or its Hub copy) sees. The clients come with the
+`clients` extra (requirements-pinned.txt); these tests are `slow` (a fresh process each).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def mlm_folder(tmp_path_factory, tiny_tokenizer):
     return folder
 
 
+@pytest.mark.slow
 def test_sentence_transformers_embeds_a_sentence_alike_alone_and_in_any_batch(mlm_folder, tmp_path):
     results = run_client(
         f"""
@@ -108,6 +110,7 @@ def test_sentence_transformers_embeds_a_sentence_alike_alone_and_in_any_batch(ml
     assert results["dim"] == 32
 
 
+@pytest.mark.slow
 def test_sentence_transformers_fine_tunes_saves_and_reloads_the_same_model(mlm_folder, tmp_path):
     results = run_client(
         """
@@ -144,6 +147,7 @@ def test_sentence_transformers_fine_tunes_saves_and_reloads_the_same_model(mlm_f
     assert results["reload_diff"] < 1e-5, results
 
 
+@pytest.mark.slow
 def test_mteb_mock_sts_and_classification_run_on_the_folder(mlm_folder, tmp_path):
     results = run_client(
         """
@@ -166,6 +170,7 @@ def test_mteb_mock_sts_and_classification_run_on_the_folder(mlm_folder, tmp_path
     assert all(-1.0 <= score <= 1.0 for score in results.values()), results
 
 
+@pytest.mark.slow
 def test_torch_export_onnx_and_compile_match_eager_on_padded_and_unpadded_batches(mlm_folder, tmp_path):
     results = run_client(
         """
@@ -226,6 +231,7 @@ def test_torch_export_onnx_and_compile_match_eager_on_padded_and_unpadded_batche
     assert results["padding_invariance"] < 1e-4, results
 
 
+@pytest.mark.slow
 def test_device_map_auto_loads_every_head_and_the_fill_mask_pipeline(mlm_folder, tmp_path):
     results = run_client(
         """
@@ -253,6 +259,7 @@ def test_device_map_auto_loads_every_head_and_the_fill_mask_pipeline(mlm_folder,
     assert results["tied"] is True
 
 
+@pytest.mark.slow
 def test_trainer_predict_gives_logits_that_argmax_metrics_read(mlm_folder, tmp_path):
     results = run_client(
         """
@@ -315,6 +322,7 @@ def test_trainer_predict_gives_logits_that_argmax_metrics_read(mlm_folder, tmp_p
     assert results["mlm_loss"] > 0
 
 
+@pytest.mark.slow
 def test_inputs_embeds_match_input_ids_on_every_head_and_lora_fine_tunes(mlm_folder, tmp_path):
     results = run_client(
         """
@@ -393,6 +401,7 @@ def test_inputs_embeds_match_input_ids_on_every_head_and_lora_fine_tunes(mlm_fol
     assert results["frozen_unchanged"]
 
 
+@pytest.mark.slow
 def test_cogito_export_writes_an_onnx_graph_that_matches_torch(mlm_folder, tmp_path, capsys):
     from cogito.cli.export import cli_main
 

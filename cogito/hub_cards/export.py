@@ -51,6 +51,10 @@ def export_onnx(folder: str | Path, out: str | Path, head: str = "masked-lm") ->
     """
     if head not in EXPORT_HEADS:
         raise ExportError(f"head must be one of {', '.join(EXPORT_HEADS)}; got {head!r}")
+    if not (Path(folder) / "config.json").is_file():
+        raise ExportError(
+            f"{folder} is not a saved model folder (it has no config.json); save one with save_pretrained"
+        )
     try:
         import onnxruntime
     except ImportError:
