@@ -445,3 +445,13 @@ def test_an_old_transformers_is_refused_with_the_version_needed():
     check_transformers_version("5.23.0")
     with pytest.raises(ImportError, match=r"need transformers>=5\.0\.0; this environment has transformers 4\.57\.1"):
         check_transformers_version("4.57.1")
+
+
+def test_export_refuses_an_unknown_head_or_a_path_that_is_not_a_saved_folder(tmp_path):
+    from cogito.hub_cards.export import ExportError, export_onnx
+
+    with pytest.raises(ExportError, match="head must be one of masked-lm, encoder; got 'pooler'"):
+        export_onnx(tmp_path, tmp_path / "m.onnx", head="pooler")
+    with pytest.raises(ExportError, match="is not a saved model folder"):
+        export_onnx(tmp_path / "missing", tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
