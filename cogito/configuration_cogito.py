@@ -6,7 +6,27 @@ alone: it imports only ``transformers``.
 
 from __future__ import annotations
 
-from transformers import PretrainedConfig
+import transformers
+
+# The oldest transformers these two files run on: `transformers.initialization`, the attention
+# interface and `GradientCheckpointingLayer` as used here arrived with transformers 5.
+MIN_TRANSFORMERS_VERSION = "5.0.0"
+
+
+def check_transformers_version(version: str) -> None:
+    """Raise an ImportError naming the transformers version needed when `version` is older."""
+    from packaging.version import Version
+
+    if Version(version) < Version(MIN_TRANSFORMERS_VERSION):
+        raise ImportError(
+            f"Cogito models need transformers>={MIN_TRANSFORMERS_VERSION}; this environment has transformers "
+            f"{version}. Upgrade it: pip install 'transformers>={MIN_TRANSFORMERS_VERSION}'"
+        )
+
+
+check_transformers_version(transformers.__version__)
+
+from transformers import PretrainedConfig  # noqa: E402
 
 DECODER_TYPES = ("weighted", "perceiver", "perceiver_posonly")
 CONCEPT_POSITION_TYPES = ("none", "sinusoidal", "learned")
@@ -194,6 +214,8 @@ class CogitoConfig(PretrainedConfig):
     """
 
     model_type = "cogito"
+    # What `Trainer.predict`/`evaluate` leave out of the predictions: only logits are collected.
+    keys_to_ignore_at_inference = ["concept_states", "token_states", "token_hidden_states"]
 
     def __init__(
         self,

@@ -15,20 +15,31 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import transformers
 from torch import nn
-from transformers import PreTrainedModel
-from transformers import initialization as init
-from transformers.activations import ACT2FN
-from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import SequenceClassifierOutput
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.utils import ModelOutput, logging
 
-from .configuration_cogito import CogitoConfig
+from .configuration_cogito import check_transformers_version
+
+check_transformers_version(transformers.__version__)
+
+from transformers import PreTrainedModel  # noqa: E402
+from transformers import initialization as init  # noqa: E402
+from transformers.activations import ACT2FN  # noqa: E402
+from transformers.modeling_layers import GradientCheckpointingLayer  # noqa: E402
+from transformers.modeling_outputs import SequenceClassifierOutput  # noqa: E402
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS  # noqa: E402
+from transformers.utils import ModelOutput, logging  # noqa: E402
+
+from .configuration_cogito import CogitoConfig  # noqa: E402
 
 logger = logging.get_logger(__name__)
 
 IGNORE_INDEX = -100
+
+# Checkpoint keys renamed since they were first saved: `lm_head.decoder` became
+# `lm_head.projection`, because accelerate's tied-parameter matching (`device_map="auto"`) takes
+# the top-level module `decoder` for a prefix of `lm_head.decoder.weight` and crashes.
+LEGACY_KEY_MAPPING = {r"^lm_head\.decoder\.": "lm_head.projection."}
 
 
 @dataclass
@@ -37,6 +48,8 @@ class CogitoModelOutput(ModelOutput):
 
     Args:
         last_hidden_state: concept states after the last layer, `(batch, concept_num, hidden_size)`.
+        pooler_output: the mean of the concept states `(batch, hidden_size)`: one vector per
+            sequence that does not depend on padding (what sentence-transformers reads).
         token_hidden_states: token states after the last layer `(batch, seq_len, hidden_size)`;
             the embedded tokens unless `config.use_bixt` updates them.
         hidden_states: concept states after the embeddings and each layer (`output_hidden_states`).
@@ -45,6 +58,7 @@ class CogitoModelOutput(ModelOutput):
     """
 
     last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
     token_hidden_states: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
@@ -62,6 +76,8 @@ class CogitoMaskedLMOutput(ModelOutput):
         concept_states: encoder output `(batch, concept_num, hidden_size)`, for concept
             regularisers and analysis.
         hidden_states, attentions: as in `CogitoModelOutput`.
+        token_states: without `labels`, the decoder's output at every position `(batch, seq_len,
+            hidden_size)`: token-level features read out of the concepts (the LM head's input).
     """
 
     loss: torch.FloatTensor | None = None
@@ -69,6 +85,7 @@ class CogitoMaskedLMOutput(ModelOutput):
     concept_states: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    token_states: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -101,13 +118,12 @@ def eager_attention_forward(
 def key_padding_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     """Turn a `(B, N)` 1/0 padding mask into an additive `(B, 1, 1, N)` bias on attention keys.
 
-    Returns None when nothing is padded, so SDPA can take its unmasked fast path.
+    No branch depends on the mask's values, so `torch.export`, ONNX export and
+    `torch.compile(fullgraph=True)` trace one graph that is right for padded and unpadded batches.
     """
     if attention_mask is None:
         return None
     keep = attention_mask.bool()
-    if bool(keep.all()):
-        return None
     # A row that is all padding would softmax over nothing and give NaN: let it attend to every
     # key instead, so its outputs stay finite (and meaningless, as its input is).
     keep = keep | ~keep.any(dim=-1, keepdim=True)
@@ -242,15 +258,23 @@ class CogitoEmbeddings(nn.Module):
         self.norm = optional_norm(config.embedding_norm, config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Token embeddings at the model width `(B, N, H)`, without positions."""
-        tokens = self.token_embeddings(input_ids)
+    def embed_tokens(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Token embeddings at the model width `(B, N, H)`, without positions.
+
+        `inputs_embeds` (rows of the token embedding table, `(B, N, token_embedding_dim)`) replace
+        the lookup of `input_ids`.
+        """
+        tokens = inputs_embeds if inputs_embeds is not None else self.token_embeddings(input_ids)
         if self.token_projection is not None:
             tokens = self.token_projection(tokens)
         return tokens
 
+    def add_positions(self, tokens: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        """Token states `(B, N, H)` from model-width token embeddings and their positions."""
+        return self.dropout(self.norm(tokens + self.position_embeddings(position_ids)))
+
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.norm(self.embed_tokens(input_ids) + self.position_embeddings(position_ids)))
+        return self.add_positions(self.embed_tokens(input_ids), position_ids)
 
 
 class CogitoEncoderLayer(GradientCheckpointingLayer):
@@ -357,20 +381,24 @@ class CogitoDecoder(nn.Module):
     def forward(
         self,
         concepts: torch.Tensor,
-        input_ids: torch.Tensor,
+        token_embeds: torch.Tensor,
         position_ids: torch.Tensor,
         embeddings: CogitoEmbeddings,
     ) -> torch.Tensor:
-        """Decode `(B, K)` query positions from `(B, C, H)` concepts into `(B, K, H)` states."""
+        """Decode `(B, K)` query positions from `(B, C, H)` concepts into `(B, K, H)` states.
+
+        `token_embeds` are the model-width token embeddings of the queried positions `(B, K, H)`
+        (`CogitoEmbeddings.embed_tokens`); the position-only decoders do not read them.
+        """
         if self.decoder_type == "weighted":
             mix = F.softmax(self.mixing_logits[position_ids], dim=-1, dtype=torch.float32)  # (B, K, C)
             return self.norm(torch.bmm(mix.to(concepts.dtype), concepts))  # (B, K, H)
         if self.decoder_type == "perceiver_posonly":
             queries = self.query_position_embeddings(position_ids)  # (B, K, H)
         elif self.own_positions:
-            queries = embeddings.embed_tokens(input_ids) + self.query_position_embeddings(position_ids)  # (B, K, H)
+            queries = token_embeds + self.query_position_embeddings(position_ids)  # (B, K, H)
         else:
-            queries = embeddings(input_ids, position_ids)  # (B, K, H)
+            queries = embeddings.add_positions(token_embeds, position_ids)  # (B, K, H)
         for layer in self.layers:
             queries = layer(queries, concepts)
         return self.norm(queries)
@@ -383,8 +411,9 @@ class CogitoLMHead(nn.Module):
     - `linear`: the vocabulary projection alone, no bias.
     - `dense_act`: Linear → act → dropout → vocabulary projection without bias.
 
-    The vocabulary projection `decoder` is tied to the token embeddings when
-    `config.tie_word_embeddings`.
+    The vocabulary projection `projection` (called `decoder` in checkpoints saved before
+    `device_map` support; `LEGACY_KEY_MAPPING` still loads them) is tied to the token
+    embeddings when `config.tie_word_embeddings`.
     """
 
     def __init__(self, config: CogitoConfig):
@@ -398,14 +427,19 @@ class CogitoLMHead(nn.Module):
             self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         elif self.lm_head_type == "dense_act":
             self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.decoder = nn.Linear(width, config.vocab_size, bias=self.lm_head_type == "transform")
+        self.projection = nn.Linear(width, config.vocab_size, bias=self.lm_head_type == "transform")
+
+    @property
+    def decoder(self) -> nn.Linear:
+        """The vocabulary projection under its former (BERT's) name."""
+        return self.projection
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         if self.lm_head_type == "transform":
             hidden_states = self.norm(self.act(self.dense(hidden_states)))
         elif self.lm_head_type == "dense_act":
             hidden_states = self.dropout(self.act(self.dense(hidden_states)))
-        return self.decoder(hidden_states)
+        return self.projection(hidden_states)
 
 
 class CogitoPreTrainedModel(PreTrainedModel):
@@ -418,6 +452,21 @@ class CogitoPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _no_split_modules = ["CogitoEncoderLayer", "CogitoDecoderLayer"]
+
+    @classmethod
+    def from_pretrained(cls, *args, key_mapping: dict[str, str] | None = None, **kwargs):
+        """`PreTrainedModel.from_pretrained`, also reading checkpoints saved under former key names."""
+        return super().from_pretrained(*args, key_mapping={**LEGACY_KEY_MAPPING, **(key_mapping or {})}, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """`PreTrainedModel.save_pretrained`, plus a sentence-transformers configuration.
+
+        `SentenceTransformer(folder, trust_remote_code=True)` then embeds a sentence as the mean of
+        its concept states (`pooler_output`), which no token padding mask touches.
+        """
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            write_sentence_transformers_config(save_directory)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -451,8 +500,41 @@ class CogitoPreTrainedModel(PreTrainedModel):
             init.normal_(module.pooler_query, mean=0.0, std=std)
 
 
+def write_sentence_transformers_config(folder) -> None:
+    """Write the sentence-transformers files of a saved folder: one Transformer module whose
+    sentence embedding is `CogitoModel`'s `pooler_output` (the mean of the concept states).
+
+    No Pooling module: sentence-transformers' token pooling would apply the token attention mask
+    to the concept axis whenever the padded length equals `concept_num`.
+    """
+    import json
+    import os
+
+    files = {
+        "modules.json": [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"}
+        ],
+        "sentence_bert_config.json": {
+            "transformer_task": "feature-extraction",
+            "modality_config": {"text": {"method": "forward", "method_output_name": "pooler_output"}},
+            "module_output_name": "sentence_embedding",
+        },
+        "config_sentence_transformers.json": {
+            "model_type": "SentenceTransformer",
+            "prompts": {},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    }
+    for name, content in files.items():
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
+            json.dump(content, handle, indent=2)
+            handle.write("\n")
+
+
 class CogitoModel(CogitoPreTrainedModel):
-    """The concept encoder. Returns the concept states `(batch, concept_num, hidden_size)`."""
+    """The concept encoder. Returns the concept states `(batch, concept_num, hidden_size)` and
+    their mean `pooler_output` `(batch, hidden_size)`."""
 
     def __init__(self, config: CogitoConfig):
         super().__init__(config)
@@ -487,13 +569,14 @@ class CogitoModel(CogitoPreTrainedModel):
 
     def forward(
         self,
-        input_ids: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> CogitoModelOutput | tuple:
         # No `**kwargs`: a misspelt argument (`attenton_mask=`) raises a TypeError naming it.
         # `token_type_ids` is accepted because BERT-style tokenizers and pipelines pass it; a
@@ -503,11 +586,12 @@ class CogitoModel(CogitoPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        position_ids = self._position_ids(input_ids, position_ids)
+        token_embeds = self.embed_inputs(input_ids, inputs_embeds)  # (B, N, H)
+        position_ids = self._position_ids(token_embeds, position_ids)
 
-        tokens = self.embeddings(input_ids, position_ids)  # (B, N, H)
+        tokens = self.embeddings.add_positions(token_embeds, position_ids)  # (B, N, H)
         token_bias = key_padding_bias(attention_mask, tokens.dtype)
-        concepts = self.initial_concepts(input_ids.shape[0], tokens.dtype)  # (B, C, H)
+        concepts = self.initial_concepts(tokens.shape[0], tokens.dtype)  # (B, C, H)
         all_concepts = (concepts,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for layer in self.layers:
@@ -520,6 +604,7 @@ class CogitoModel(CogitoPreTrainedModel):
 
         output = CogitoModelOutput(
             last_hidden_state=concepts,
+            pooler_output=concepts.mean(dim=1),  # (B, H)
             token_hidden_states=tokens,
             hidden_states=all_concepts,
             attentions=all_attentions,
@@ -528,14 +613,15 @@ class CogitoModel(CogitoPreTrainedModel):
 
     def encode(
         self,
-        input_ids: torch.Tensor,
+        input_ids: torch.Tensor | None,
         attention_mask: torch.Tensor | None,
         position_ids: torch.Tensor | None,
         output_attentions: bool | None,
         output_hidden_states: bool | None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, CogitoModelOutput]:
         """What every head needs: the checked position ids `(B, N)` and the encoder's output."""
-        position_ids = self._position_ids(input_ids, position_ids)
+        position_ids = self._position_ids(self._one_input(input_ids, inputs_embeds), position_ids)
         encoded = self(
             input_ids,
             attention_mask=attention_mask,
@@ -543,11 +629,28 @@ class CogitoModel(CogitoPreTrainedModel):
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             return_dict=True,
+            inputs_embeds=inputs_embeds,
         )
         return position_ids, encoded
 
-    def _position_ids(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None) -> torch.Tensor:
-        seq_len = input_ids.shape[1]
+    def embed_inputs(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
+        """Model-width token embeddings `(B, N, H)` of exactly one of `input_ids` and `inputs_embeds`."""
+        self._one_input(input_ids, inputs_embeds)
+        return self.embeddings.embed_tokens(input_ids, inputs_embeds)
+
+    def _one_input(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
+        """The one of `input_ids` and `inputs_embeds` that was given; a ValueError for both or neither."""
+        if (input_ids is None) == (inputs_embeds is None):
+            given = "both" if input_ids is not None else "neither"
+            raise ValueError(
+                f"Pass exactly one of input_ids (B, N) and inputs_embeds (B, N, {self.config.embedding_dim}); "
+                f"got {given}"
+            )
+        return input_ids if input_ids is not None else inputs_embeds
+
+    def _position_ids(self, inputs: torch.Tensor, position_ids: torch.Tensor | None) -> torch.Tensor:
+        """Position ids `(B, N)` for `inputs` `(B, N, ...)` (token ids or embeddings)."""
+        seq_len = inputs.shape[1]
         if seq_len > self.config.max_position_embeddings:
             raise ValueError(
                 f"Input sequence length {seq_len} exceeds max_position_embeddings="
@@ -555,7 +658,7 @@ class CogitoModel(CogitoPreTrainedModel):
                 f"truncation=True, max_length={self.config.max_position_embeddings}))."
             )
         if position_ids is None:
-            position_ids = torch.arange(seq_len, device=input_ids.device).unsqueeze(0).repeat(input_ids.shape[0], 1)
+            position_ids = torch.arange(seq_len, device=inputs.device).unsqueeze(0).repeat(inputs.shape[0], 1)
         return position_ids
 
 
@@ -567,7 +670,7 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
     `ignore_index=-100`.
     """
 
-    _tied_weights_keys = {"lm_head.decoder.weight": "cogito.embeddings.token_embeddings.weight"}
+    _tied_weights_keys = {"lm_head.projection.weight": "cogito.embeddings.token_embeddings.weight"}
     # The loss is normalised by `num_items_in_batch` when the Trainer passes it, so gradient
     # accumulation averages over all labelled tokens of the accumulated batches.
     accepts_loss_kwargs = True
@@ -580,14 +683,30 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head.decoder
+        return self.lm_head.projection
 
     def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
-        self.lm_head.decoder = new_embeddings
+        self.lm_head.projection = new_embeddings
+
+    @staticmethod
+    def preprocess_logits_for_metrics(logits: torch.Tensor | tuple, labels: torch.Tensor) -> torch.Tensor:
+        """Predicted token ids aligned with `labels` `(B, N)` (-100 where unlabelled).
+
+        Pass it as `Trainer(..., preprocess_logits_for_metrics=model.preprocess_logits_for_metrics)`:
+        with labels the model scores only the labelled positions, `(M, V)`, and this puts their
+        argmax back at those positions, so `run_mlm.py`'s accuracy metric works unchanged.
+        """
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        if logits.dim() == 3:  # (B, N, V): dense logits, evaluated without labels
+            return logits.argmax(dim=-1)
+        predictions = torch.full_like(labels, IGNORE_INDEX)
+        predictions[labels != IGNORE_INDEX] = logits.argmax(dim=-1).to(labels.dtype)
+        return predictions
 
     def forward(
         self,
-        input_ids: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
@@ -596,18 +715,20 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
         return_dict: bool | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> CogitoMaskedLMOutput | tuple:
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         position_ids, encoded = self.cogito.encode(
-            input_ids, attention_mask, position_ids, output_attentions, output_hidden_states
+            input_ids, attention_mask, position_ids, output_attentions, output_hidden_states, inputs_embeds
         )
         concepts = encoded.last_hidden_state
-        loss = None
+        token_embeds = self.cogito.embed_inputs(input_ids, inputs_embeds)  # (B, N, H)
+        loss = token_states = None
         if labels is None:
-            hidden = self.decoder(concepts, input_ids, position_ids, self.cogito.embeddings)  # (B, N, H)
-            logits = self.lm_head(hidden)  # (B, N, V)
+            token_states = self.decoder(concepts, token_embeds, position_ids, self.cogito.embeddings)  # (B, N, H)
+            logits = self.lm_head(token_states)  # (B, N, V)
         else:
-            logits, targets = self._sparse_logits(concepts, input_ids, position_ids, labels)  # (M, V), (M,)
+            logits, targets = self._sparse_logits(concepts, token_embeds, position_ids, labels)  # (M, V), (M,)
             loss = self._mlm_loss(logits, targets, concepts, num_items_in_batch)
 
         output = CogitoMaskedLMOutput(
@@ -616,13 +737,14 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
             concept_states=concepts,
             hidden_states=encoded.hidden_states,
             attentions=encoded.attentions,
+            token_states=token_states,
         )
         return output if return_dict else output.to_tuple()
 
     def _sparse_logits(
         self,
         concepts: torch.Tensor,
-        input_ids: torch.Tensor,
+        token_embeds: torch.Tensor,
         position_ids: torch.Tensor,
         labels: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -632,14 +754,14 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
         longer than the corrupted input (TSDAE deletes tokens) work with the decoders that query by
         position alone (`weighted`, `perceiver_posonly`): target position i is decoded at position i.
         """
-        if labels.shape != input_ids.shape:
-            if labels.shape[0] != input_ids.shape[0] or self.config.decoder_type == "perceiver":
+        if labels.shape != token_embeds.shape[:2]:
+            if labels.shape[0] != token_embeds.shape[0] or self.config.decoder_type == "perceiver":
                 raise ValueError(
-                    f"labels of shape {tuple(labels.shape)} do not match input_ids {tuple(input_ids.shape)}; "
+                    f"labels of shape {tuple(labels.shape)} do not match input_ids {tuple(token_embeds.shape[:2])}; "
                     "targets of another length need a position-only decoder (decoder_type weighted or "
                     f"perceiver_posonly), not {self.config.decoder_type!r}"
                 )
-            input_ids = torch.zeros_like(labels)  # unused by position-only decoders
+            token_embeds = token_embeds.new_zeros(*labels.shape, token_embeds.shape[-1])  # unused by these decoders
             position_ids = self.cogito._position_ids(labels, None)
         selected = labels != IGNORE_INDEX  # (B, N)
         width = int(selected.sum(dim=1).max())
@@ -651,7 +773,7 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
         valid = torch.gather(selected, 1, order)  # (B, K)
         hidden = self.decoder(
             concepts,
-            torch.gather(input_ids, 1, order),
+            torch.gather(token_embeds, 1, order.unsqueeze(-1).expand(-1, -1, token_embeds.shape[-1])),  # (B, K, H)
             torch.gather(position_ids, 1, order),
             self.cogito.embeddings,
         )  # (B, K, H)
@@ -756,6 +878,7 @@ class CogitoForSequenceClassification(CogitoPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None,
         position_ids: torch.Tensor,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One `(B, H)` vector per sequence from the `(B, C, H)` concepts."""
         pooling = self.config.classifier_pooling
@@ -772,7 +895,8 @@ class CogitoForSequenceClassification(CogitoPreTrainedModel):
         if pooling == "concept_weighted":
             weights = F.softmax(self.pooler_scorer(concepts), dim=1, dtype=torch.float32)  # (B, C, 1)
             return self.pooler_norm((concepts * weights.to(concepts.dtype)).sum(dim=1))  # (B, H)
-        hidden = self.decoder(concepts, input_ids, position_ids, self.cogito.embeddings)  # (B, N, H)
+        token_embeds = self.cogito.embed_inputs(input_ids, inputs_embeds)  # (B, N, H)
+        hidden = self.decoder(concepts, token_embeds, position_ids, self.cogito.embeddings)  # (B, N, H)
         if pooling == "decoder_dense_mean":
             hidden = self.pooler_dropout(self.pooler_act(self.pooler_dense(hidden)))
         if attention_mask is None:
@@ -782,7 +906,7 @@ class CogitoForSequenceClassification(CogitoPreTrainedModel):
 
     def forward(
         self,
-        input_ids: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
@@ -790,13 +914,14 @@ class CogitoForSequenceClassification(CogitoPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> CogitoSequenceClassifierOutput | tuple:
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         position_ids, encoded = self.cogito.encode(
-            input_ids, attention_mask, position_ids, output_attentions, output_hidden_states
+            input_ids, attention_mask, position_ids, output_attentions, output_hidden_states, inputs_embeds
         )
         concepts = encoded.last_hidden_state
-        pooled = self.pool(concepts, input_ids, attention_mask, position_ids)
+        pooled = self.pool(concepts, input_ids, attention_mask, position_ids, inputs_embeds)
         logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
         loss = _classification_loss(self.config, logits, labels) if labels is not None else None
         output = CogitoSequenceClassifierOutput(

@@ -144,7 +144,7 @@ def test_default_layout_keeps_its_modules_and_the_research_layout_drops_them():
         "decoder.layers.0.ffn.gate_up_proj.weight",
         "lm_head.dense.weight",
         "lm_head.norm.weight",
-        "lm_head.decoder.bias",
+        "lm_head.projection.bias",
     ):
         assert name in default, name
     assert not any(name.startswith("decoder.query_position_embeddings") for name in default)

@@ -40,6 +40,10 @@ PUBLISHED = {
     "model.safetensors",
     "tokenizer.json",
     "tokenizer_config.json",
+    # sentence-transformers' configuration (SentenceTransformer(repo, trust_remote_code=True))
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
 }
 RESEARCH_NAMES = {
     "weighted_mlm_H512L2C128_20260117_153544": "weighted-mlm-l2",

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "card": ("cogito.cli.card", "write model cards from the experiment log"),
     "push": ("cogito.cli.push", "publish a trained run to the Hugging Face Hub"),
     "convert": ("cogito.cli.convert", "turn a research checkpoint (MrCogito) into a Cogito folder"),
+    "export": ("cogito.cli.export", "write an ONNX graph of a saved folder, checked against torch"),
     "demo": ("cogito.cli.demo", "the whole loop on the built-in corpus"),
     "bench": ("benchmarks/bench.py", "side-by-side speed/memory benchmark against BERT (source checkout)"),
 }

@@ -238,7 +238,7 @@ def _plan(config: CogitoConfig, classification: bool) -> list[_Move]:
     else:
         perceiver_decoder()
     if not config.tie_word_embeddings:
-        moves.append(_Move("lm_head.weight", "lm_head.decoder.weight"))
+        moves.append(_Move("lm_head.weight", "lm_head.projection.weight"))
     return moves
 
 
@@ -340,7 +340,7 @@ def load_research_checkpoint(
     if wrong:
         raise ConversionError(f"tensor shapes do not match the config: {', '.join(wrong)}")
     result = model.load_state_dict(state, strict=False)
-    tied = {"lm_head.decoder.weight"} if config.tie_word_embeddings and not classification else set()
+    tied = {"lm_head.projection.weight"} if config.tie_word_embeddings and not classification else set()
     if set(result.missing_keys) - tied or result.unexpected_keys:
         raise ConversionError(
             f"internal mapping error: missing {result.missing_keys}, unexpected {result.unexpected_keys}"

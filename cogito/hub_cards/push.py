@@ -49,6 +49,7 @@ from cogito.hub_cards.folder import count_safetensors_parameters, mask_token_fro
 from cogito.hub_cards.log import DEFAULT_LOG, RUN_FILE, RunRecord, find_run, read_log
 from cogito.hub_cards.verify import VERIFY_TIMEOUT_S, VerificationError
 from cogito.hub_cards.verify import verify_folder as verify
+from cogito.modeling_cogito import write_sentence_transformers_config
 
 CODE_FILES: tuple[str, ...] = ("configuration_cogito.py", "modeling_cogito.py")
 # Every Auto class the card and the Hub widget rely on; transformers' save_pretrained writes only
@@ -339,6 +340,9 @@ def _assemble(model_dir: Path, files: list[str], card_text: str, destination: Pa
     """Copy ``files`` and write the card into the (empty) ``destination``; sizes by name."""
     for name in files:
         shutil.copyfile(model_dir / name, destination / name)  # contents only: no 0600 modes, no symlinks
+    # `SentenceTransformer(repo, trust_remote_code=True)` pools the concepts, also for folders saved
+    # before save_pretrained wrote these files.
+    write_sentence_transformers_config(destination)
     (destination / CARD_FILE).write_text(card_text, encoding="utf-8")
     return {p.name: p.stat().st_size for p in sorted(destination.iterdir())}
 
