@@ -136,6 +136,18 @@ def redact_secrets(arguments: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def log_missing_row(summary_file: Path, model_args, data_args, training_args, experiment_args) -> None:
+    """A finished run killed before its log row was written gets the row now (and never a second one)."""
+    log = experiment_args.experiment_log
+    if log.lower() == "none":
+        return
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    if Path(log).is_file() and f"`{summary['run_id']}`" in Path(log).read_text(encoding="utf-8"):
+        return
+    log_run(Path(log), summary, training_args, data_args, experiment_args)
+    print(f"cogito pretrain: added the finished run's missing row to {log}", file=sys.stderr)
+
+
 def finished_run(training_args) -> Path | None:
     """The summary of the run that `--resume_from_checkpoint` points to, when that run has finished."""
     checkpoint = training_args.resume_from_checkpoint
@@ -270,6 +282,7 @@ def cli_main(argv: list[str]) -> int:
         os.environ["HF_TOKEN"] = training_args.hub_token
         training_args.hub_token = None
     if (summary_file := finished_run(training_args)) is not None:
+        log_missing_row(summary_file, *parsed)
         print(
             f"cogito pretrain: the run in {summary_file.parent} has already finished ({summary_file.name}); "
             "nothing to resume"
