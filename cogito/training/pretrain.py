@@ -289,10 +289,11 @@ def pretrain(
             raise ValueError(f"--resume_from_checkpoint {checkpoint!r} is not a complete checkpoint folder")
         if checkpoint is not None:
             output_dir = output_dir or Path(checkpoint).parent
-            run_file = output_dir / RUN_FILE
-            if run_file.is_file():
-                previous_run = json.loads(run_file.read_text())
-                check_resume_matches(previous_run, model_args, data_args, training_args)
+        # The run keeps its id even when killed before its first complete checkpoint.
+        run_file = output_dir / RUN_FILE if output_dir is not None else None
+        if run_file is not None and run_file.is_file():
+            previous_run = json.loads(run_file.read_text())
+            check_resume_matches(previous_run, model_args, data_args, training_args)
 
     # ---- data and tokenizer
     raw = load_text_datasets(
