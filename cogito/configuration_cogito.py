@@ -6,6 +6,8 @@ alone: it imports only ``transformers``.
 
 from __future__ import annotations
 
+import math
+
 import transformers
 
 # The oldest transformers these two files run on: `transformers.initialization`, the attention
@@ -45,6 +47,40 @@ LM_HEAD_TYPES = ("transform", "linear", "dense_act")
 BIXT_PLACEMENTS = ("after_ffn", "after_cross_attention")
 MIXING_INITS = ("normal", "scaled")
 ATTENTION_INITS = ("normal", "xavier")
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+# Upper bound of `concept_num`: the (C, C) concept self-attention and the (C, N) cross-attention
+# grow with C; beyond this a value is a typo (10**9), not an experiment.
+MAX_CONCEPT_NUM = 16384
+# Fields a saved `config.json` must spell out, since each changes the network or its outputs and a
+# silent default would load a different model. `save_pretrained` writes all of them. Not listed:
+# dropouts, init choices and ranges (no effect on a loaded model's outputs) and the
+# `PretrainedConfig` keys such as `tie_word_embeddings`, which are left out of config.json exactly
+# when they equal their default.
+ARCHITECTURE_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "concept_num",
+    "max_position_embeddings",
+    "token_embedding_dim",
+    "concept_position_type",
+    "use_bixt",
+    "decoder_type",
+    "num_decoder_layers",
+    "classifier_pooling",
+    "layer_norm_eps",
+    "final_norm_eps",
+    "embedding_norm",
+    "cross_attention_key_norm",
+    "decoder_ffn_type",
+    "decoder_query_positions",
+    "decoder_output_norm",
+    "lm_head_type",
+    "bixt_placement",
+)
 
 
 def research_architecture(decoder_type: str) -> dict[str, object]:
@@ -115,13 +151,13 @@ class CogitoConfig(PretrainedConfig):
         hidden_act (`str`, defaults to `"gelu"`):
             Gate activation of the feed-forward blocks (GeGLU with `"gelu"`, SwiGLU with `"silu"`).
         concept_num (`int`, defaults to 128):
-            Number of concept tokens C.
+            Number of concept tokens C (at most `MAX_CONCEPT_NUM` = 16384).
         max_position_embeddings (`int`, defaults to 512):
             Longest sequence the model accepts.
         token_embedding_dim (`int`, *optional*):
-            Width of the token embedding table. `None` means `hidden_size`; a smaller value adds a
-            projection to `hidden_size` ("dimension inversion") and shrinks the embedding and
-            tied output matrices.
+            Width of the token embedding table, at most `hidden_size`. `None` means `hidden_size`;
+            a smaller value adds a projection to `hidden_size` ("dimension inversion") and shrinks
+            the embedding and tied output matrices.
         concept_position_type (`str`, defaults to `"none"`):
             What is added to the concept vectors to tell them apart: `"none"`, `"sinusoidal"`
             (fixed codes) or `"learned"` (a second learned table).
@@ -303,6 +339,27 @@ class CogitoConfig(PretrainedConfig):
         super().__init__(**kwargs)
         self._validate()
 
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """Build a config from a saved `config.json` dict; refuse one that is not a complete Cogito config.
+
+        Another model type's folder (e.g. `bert`) or a config missing an architecture field
+        (`ARCHITECTURE_FIELDS`) would otherwise load with defaults and compute something else.
+        """
+        model_type = config_dict.get("model_type")
+        if model_type != cls.model_type:
+            raise ValueError(
+                f"config.json has model_type {model_type!r}, not {cls.model_type!r}: not a Cogito checkpoint "
+                "(research checkpoints are converted with `cogito convert`)"
+            )
+        missing = [name for name in ARCHITECTURE_FIELDS if name not in config_dict and name not in kwargs]
+        if missing:
+            raise ValueError(
+                f"config.json lacks the Cogito architecture field(s) {', '.join(missing)}; a default could "
+                "load a different model: add them to config.json"
+            )
+        return super().from_dict(config_dict, **kwargs)
+
     @property
     def embedding_dim(self) -> int:
         """Width of the token embedding table (`token_embedding_dim`, or `hidden_size`)."""
@@ -322,6 +379,8 @@ class CogitoConfig(PretrainedConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"CogitoConfig.{name} must be a positive integer, got {value!r}")
+        if self.concept_num > MAX_CONCEPT_NUM:
+            raise ValueError(f"CogitoConfig.concept_num must be at most {MAX_CONCEPT_NUM}, got {self.concept_num!r}")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"CogitoConfig.hidden_size ({self.hidden_size}) must be divisible by "
@@ -335,6 +394,11 @@ class CogitoConfig(PretrainedConfig):
             raise ValueError(
                 f"CogitoConfig.token_embedding_dim must be None or a positive integer, got "
                 f"{self.token_embedding_dim!r}"
+            )
+        if self.token_embedding_dim is not None and self.token_embedding_dim > self.hidden_size:
+            raise ValueError(
+                f"CogitoConfig.token_embedding_dim must be at most hidden_size={self.hidden_size} (it narrows "
+                f"the embedding table), got {self.token_embedding_dim!r}"
             )
         for name, allowed in (
             ("decoder_type", DECODER_TYPES),
@@ -365,18 +429,19 @@ class CogitoConfig(PretrainedConfig):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 raise ValueError(f"CogitoConfig.{name} must be a probability in [0, 1), got {value!r}")
-        for name in ("initializer_range", "concept_initializer_range", "layer_norm_eps"):
+        for name in ("initializer_range", "concept_initializer_range", "layer_norm_eps", "final_norm_eps"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"CogitoConfig.{name} must be a positive number, got {value!r}")
-        if self.final_norm_eps is not None and (
-            isinstance(self.final_norm_eps, bool)
-            or not isinstance(self.final_norm_eps, (int, float))
-            or self.final_norm_eps <= 0
-        ):
+            if value is None and name == "final_norm_eps":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"CogitoConfig.{name} must be a positive finite number, got {value!r}")
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ValueError(
-                f"CogitoConfig.final_norm_eps must be None or a positive number, got {self.final_norm_eps!r}"
+                f"CogitoConfig.problem_type must be None or one of {', '.join(PROBLEM_TYPES)}; "
+                f"got {self.problem_type!r}"
             )
+        if self.num_labels < 1:
+            raise ValueError(f"CogitoConfig.num_labels must be a positive integer, got {self.num_labels!r}")
         for name in ("use_bixt", "embedding_norm", "cross_attention_key_norm", "decoder_output_norm"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"CogitoConfig.{name} must be True or False, got {getattr(self, name)!r}")
@@ -403,4 +468,4 @@ class CogitoConfig(PretrainedConfig):
                 )
 
 
-__all__ = ["CogitoConfig", "research_architecture"]
+__all__ = ["CogitoConfig", "research_architecture", "ARCHITECTURE_FIELDS", "MAX_CONCEPT_NUM"]

@@ -132,6 +132,70 @@ def key_padding_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) ->
     return bias[:, None, None, :]  # (B, 1, 1, N)
 
 
+def check_inputs(
+    config: CogitoConfig,
+    input_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.Tensor | None,
+    inputs_embeds: torch.Tensor | None = None,
+) -> None:
+    """Refuse malformed inputs with a message naming them, before they fail deep inside attention.
+
+    Value checks (ids in range, mask values) run where they are free: on CPU tensors, and never
+    while `torch.compile`/`torch.export`/ONNX trace the model (they would be data-dependent
+    branches). A mask is 1 = token, 0 = padding (or boolean); an additive mask (0 / -inf) is
+    refused, not misread.
+    """
+    tracing = torch.compiler.is_compiling() or torch.jit.is_tracing()
+    if input_ids is not None:
+        if not isinstance(input_ids, torch.Tensor):
+            raise TypeError(f"input_ids must be a torch.Tensor of token ids, got {type(input_ids).__name__}")
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must have shape (batch, seq_len), got shape {tuple(input_ids.shape)}")
+        if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
+            raise TypeError(f"input_ids must be an integer tensor (torch.long), got dtype {input_ids.dtype}")
+        name, shape = "input_ids", tuple(input_ids.shape)
+    else:
+        if not isinstance(inputs_embeds, torch.Tensor) or inputs_embeds.dim() != 3:
+            got = tuple(inputs_embeds.shape) if isinstance(inputs_embeds, torch.Tensor) else type(inputs_embeds)
+            raise ValueError(f"inputs_embeds must have shape (batch, seq_len, {config.embedding_dim}), got {got!r}")
+        name, shape = "inputs_embeds", tuple(inputs_embeds.shape[:2])
+    if tracing:
+        return
+    if 0 in shape:
+        raise ValueError(f"{name} must have a batch and a sequence of at least 1, got shape {shape}")
+    on_cpu = (input_ids if input_ids is not None else inputs_embeds).device.type == "cpu"
+    if input_ids is not None and on_cpu:
+        low, high = int(input_ids.min()), int(input_ids.max())
+        if low < 0 or high >= config.vocab_size:
+            raise ValueError(
+                f"input_ids must be token ids in [0, vocab_size={config.vocab_size}), got values from {low} to "
+                f"{high}: does the tokenizer match the model?"
+            )
+    if attention_mask is not None:
+        if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != shape:
+            got = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else attention_mask
+            raise ValueError(
+                f"attention_mask must have the shape (batch, seq_len) = {shape} of {name} (1 = token, 0 = padding), "
+                f"got {got!r}"
+            )
+        if attention_mask.dtype != torch.bool and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+            bad = attention_mask[(attention_mask != 0) & (attention_mask != 1)].flatten()[0].item()
+            raise ValueError(
+                f"attention_mask must hold 1 (token) and 0 (padding) or booleans, got the value {bad!r}; "
+                "an additive mask (0 / -inf) must be turned into 1/0 first"
+            )
+    if position_ids is not None:
+        if not isinstance(position_ids, torch.Tensor) or position_ids.dim() != 2 or position_ids.shape[1] != shape[1]:
+            got = tuple(position_ids.shape) if isinstance(position_ids, torch.Tensor) else position_ids
+            raise ValueError(f"position_ids must have shape (batch, {shape[1]}), got {got!r}")
+        if on_cpu and (int(position_ids.min()) < 0 or int(position_ids.max()) >= config.max_position_embeddings):
+            raise ValueError(
+                f"position_ids must lie in [0, max_position_embeddings={config.max_position_embeddings}), got "
+                f"values from {int(position_ids.min())} to {int(position_ids.max())}"
+            )
+
+
 def sinusoidal_codes(num: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """Fixed sine/cosine codes `(num, dim)` as in Vaswani et al. 2017."""
     position = torch.arange(num, device=device, dtype=torch.float32)[:, None]
@@ -455,8 +519,30 @@ class CogitoPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, key_mapping: dict[str, str] | None = None, **kwargs):
-        """`PreTrainedModel.from_pretrained`, also reading checkpoints saved under former key names."""
-        return super().from_pretrained(*args, key_mapping={**LEGACY_KEY_MAPPING, **(key_mapping or {})}, **kwargs)
+        """`PreTrainedModel.from_pretrained`, also reading checkpoints saved under former key names, and
+        refusing a checkpoint whose encoder weights are missing.
+
+        A new head (decoder, LM head, pooler, classifier) may start from scratch; a missing encoder
+        weight means the folder holds another model (e.g. a BERT checkpoint) and would give a
+        randomly initialised encoder.
+        """
+        want_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(
+            *args,
+            key_mapping={**LEGACY_KEY_MAPPING, **(key_mapping or {})},
+            output_loading_info=True,
+            **kwargs,
+        )
+        prefix = cls.base_model_prefix + "."
+        encoder_owned = isinstance(model, CogitoModel)
+        missing = [key for key in info["missing_keys"] if encoder_owned or key.startswith(prefix)]
+        if missing:
+            shown = ", ".join(sorted(missing)[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise ValueError(
+                f"the checkpoint lacks {len(missing)} encoder weight(s) of {cls.__name__} ({shown}): it does not hold "
+                "a Cogito encoder of this configuration"
+            )
+        return (model, info) if want_info else model
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         """`PreTrainedModel.save_pretrained`, plus a sentence-transformers configuration.
@@ -585,6 +671,8 @@ class CogitoModel(CogitoPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
+        self._one_input(input_ids, inputs_embeds)
+        check_inputs(self.config, input_ids, attention_mask, position_ids, inputs_embeds)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         token_embeds = self.embed_inputs(input_ids, inputs_embeds)  # (B, N, H)
         position_ids = self._position_ids(token_embeds, position_ids)
@@ -621,7 +709,9 @@ class CogitoModel(CogitoPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, CogitoModelOutput]:
         """What every head needs: the checked position ids `(B, N)` and the encoder's output."""
-        position_ids = self._position_ids(self._one_input(input_ids, inputs_embeds), position_ids)
+        inputs = self._one_input(input_ids, inputs_embeds)
+        check_inputs(self.config, input_ids, attention_mask, position_ids, inputs_embeds)
+        position_ids = self._position_ids(inputs, position_ids)
         encoded = self(
             input_ids,
             attention_mask=attention_mask,
@@ -804,9 +894,13 @@ def _classification_problem_type(config: CogitoConfig, labels: torch.Tensor) -> 
         return config.problem_type
     if config.num_labels == 1:
         return "regression"
-    if labels.dtype in (torch.long, torch.int):
-        return "single_label_classification"
-    return "multi_label_classification"
+    if labels.dtype.is_floating_point:
+        # Not a silent switch to multi-label: that has to be asked for.
+        raise ValueError(
+            f"labels of dtype {labels.dtype} given to a {config.num_labels}-class classifier: pass class ids as "
+            "integers (torch.long), or set config.problem_type='multi_label_classification' for multi-label targets"
+        )
+    return "single_label_classification"
 
 
 def _classification_loss(config: CogitoConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -816,6 +910,10 @@ def _classification_loss(config: CogitoConfig, logits: torch.Tensor, labels: tor
             return F.mse_loss(logits.squeeze(-1).float(), labels.squeeze(-1).float())
         return F.mse_loss(logits.float(), labels.float())
     if problem_type == "single_label_classification":
+        if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+            raise ValueError(
+                f"labels must be integer class ids (torch.long) for single_label_classification, got {labels.dtype}"
+            )
         return F.cross_entropy(logits.view(-1, config.num_labels).float(), labels.view(-1))
     if problem_type == "multi_label_classification":
         return F.binary_cross_entropy_with_logits(logits.float(), labels.float())

@@ -563,7 +563,9 @@ def test_cli_uses_tokenizer_name_for_a_folder_without_tokenizer(tmp_path, monkey
 
     model_dir, tokenizer_dir = tmp_path / "model", tmp_path / "tokenizer"
     model_dir.mkdir()
-    (model_dir / "config.json").write_text("{}")
+    # A Cogito config without code files: loads through the classes `import cogito` registers.
+    config = {k: v for k, v in _tiny_config().to_dict().items() if k != "auto_map"}
+    (model_dir / "config.json").write_text(json.dumps(config))
     _tiny_tokenizer().save_pretrained(tokenizer_dir)
     loaded: list[str] = []
 
@@ -580,6 +582,8 @@ def test_cli_uses_tokenizer_name_for_a_folder_without_tokenizer(tmp_path, monkey
             str(model_dir),
             "--tokenizer_name",
             str(tokenizer_dir),
+            "--trust_remote_code",
+            "true",
             "--text_file",
             str(_write_texts(tmp_path / "texts.txt")),
             "--output_dir",

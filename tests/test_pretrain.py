@@ -283,3 +283,44 @@ def test_wandb_project_flag_wins_over_the_environment(tmp_path, corpus_text_file
     )
     pretrain(*parsed)
     assert os.environ["WANDB_PROJECT"] == "from-the-flag"
+
+
+def _kill_when(process, condition, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline and not condition():
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("moment", ["during_training", "after_a_checkpoint", "before_the_log_row", "after_finishing"])
+def test_kill_9_then_resume_leaves_one_row_one_folder_and_a_loadable_model(tmp_path, corpus_text_file, moment):
+    from cogito import CogitoForMaskedLM
+
+    out, log = tmp_path / "run", tmp_path / "log.md"
+    args = ["--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "40", "--save_steps", "10"]
+    args += ["--experiment_log", log, *TINY]
+    if moment in ("during_training", "after_a_checkpoint"):
+        process = run_pretrain(args, wait=False)
+        if moment == "during_training":
+            _kill_when(process, lambda: (out / "checkpoint-10").exists())
+        else:
+            _kill_when(process, lambda: (out / "checkpoint-20" / "trainer_state.json").exists())
+        assert not (out / "cogito_summary.json").exists()
+    else:
+        run_pretrain(args)
+        if moment == "before_the_log_row":
+            # The state a kill between the summary and the log row leaves: the summary without the row.
+            log.write_text(
+                "\n".join(line for line in log.read_text().splitlines() if "`" not in line or "|" not in line)
+            )
+    run_id = json.loads((out / "cogito_run.json").read_text())["run_id"]
+    result = run_pretrain(args + ["--resume_from_checkpoint", "latest"])
+    if moment == "after_finishing":
+        assert "already finished" in result.stdout
+    assert [r.run_id for r in read_log(log)] == [run_id]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["run"]
+    assert summary_of(out)["global_step"] == 40
+    model = CogitoForMaskedLM.from_pretrained(out)
+    assert model.config.concept_num == 8

@@ -26,9 +26,7 @@ ALIASES = {"--model": "--model_name_or_path"}
 
 @dataclass
 class AnalyzeArguments:
-    model_name_or_path: str = field(
-        metadata={"help": "Saved model folder or Hub id (loaded with AutoModel, trust_remote_code=True)."}
-    )
+    model_name_or_path: str = field(metadata={"help": "Saved model folder or Hub id (loaded with AutoModel)."})
     text_file: str = field(metadata={"help": "UTF-8 text file with one sentence per line; blank lines are skipped."})
     tokenizer_name: str | None = field(
         default=None,
@@ -38,6 +36,14 @@ class AnalyzeArguments:
     batch_size: int = field(default=32, metadata={"help": "Sentences per forward pass."})
     max_length: int = field(default=128, metadata={"help": "Truncate each sentence to this many tokens."})
     output_dir: str = field(default="concept_analysis", metadata={"help": "Folder for the report, summary and plots."})
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Run Python code shipped in the model folder (needed only for non-Cogito custom models)."},
+    )
+    token_encoder: bool = field(
+        default=False,
+        metadata={"help": "Analyse a non-Cogito model's token states as if they were concepts (refused otherwise)."},
+    )
 
     def __post_init__(self) -> None:
         for name in ("max_samples", "batch_size", "max_length"):
@@ -73,10 +79,19 @@ def analyze(args: AnalyzeArguments) -> dict[str, float]:
             f"({', '.join(TOKENIZER_FILES)}); pass --tokenizer_name PATH_OR_ID"
         )
 
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path, trust_remote_code=True)
-    model = AutoModel.from_pretrained(args.model_name_or_path, trust_remote_code=True)
+    import cogito  # noqa: F401  (registers the Cogito classes: a Cogito folder loads without running its code)
+
+    trust = args.trust_remote_code
+    config = AutoConfig.from_pretrained(args.model_name_or_path, trust_remote_code=trust)
+    if config.model_type != "cogito" and not args.token_encoder:
+        raise ValueError(
+            f"--model_name_or_path {args.model_name_or_path!r} is a {config.model_type!r} model, not a Cogito concept "
+            "encoder; pass --token_encoder true to analyse its token states as concepts"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path, trust_remote_code=trust)
+    model = AutoModel.from_pretrained(args.model_name_or_path, config=config, trust_remote_code=trust)
     states = collect_concept_states(model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length)
     return write_report(states, args.output_dir)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -63,7 +64,98 @@ def parse_args(argv: list[str] | None):
             if isinstance(getattr(arguments, name), str) and getattr(arguments, name).lower() == "none":
                 setattr(arguments, name, None)
     check_objective_arguments(parsed[1], parsed[2])
+    check_run_arguments(*parsed)
     return parsed
+
+
+def check_run_arguments(model_args, data_args, training_args, experiment_args) -> None:
+    """Refuse, before anything is loaded or written, the settings a run would only fail on later."""
+    if not training_args.learning_rate >= 0:
+        raise ValueError(f"--learning_rate must be >= 0, got {training_args.learning_rate}")
+    if training_args.max_steps == 0 or training_args.max_steps < -1:
+        raise ValueError(
+            f"--max_steps must be a positive number of steps (or -1 for --num_train_epochs), got "
+            f"{training_args.max_steps}"
+        )
+    if not training_args.num_train_epochs > 0:
+        raise ValueError(f"--num_train_epochs must be > 0, got {training_args.num_train_epochs}")
+    if (
+        training_args.output_dir is not None
+        and Path(training_args.output_dir).exists()
+        and not Path(training_args.output_dir).is_dir()
+    ):
+        raise ValueError(f"--output_dir {training_args.output_dir} is a file, not a folder: choose another path")
+    log = experiment_args.experiment_log
+    if log.lower() != "none" and Path(log).is_dir():
+        raise ValueError(f"--experiment_log {log} is a folder: give the path of a Markdown file (or none)")
+    for flag in ("train_file", "validation_file"):
+        if getattr(data_args, flag) is not None:
+            check_text_file(f"--{flag}", Path(getattr(data_args, flag)))
+    if model_args.config_overrides:
+        from cogito.configuration_cogito import CogitoConfig
+        from cogito.training.pretrain import parse_config_overrides
+
+        overrides = parse_config_overrides(model_args.config_overrides)
+        try:
+            CogitoConfig(**overrides)
+        except ValueError as error:
+            raise ValueError(f"--config_overrides {model_args.config_overrides!r}: {error}") from None
+
+
+def check_text_file(flag: str, path: Path) -> None:
+    """A corpus file must exist and hold UTF-8 text (datasets would only say "error generating the dataset")."""
+    import codecs
+
+    if not path.is_file():
+        raise FileNotFoundError(2, f"{flag}: no such file", str(path))
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    text_seen = False
+    with path.open("rb") as handle:
+        offset = 0
+        while chunk := handle.read(1 << 20):
+            if (nul := chunk.find(b"\0")) >= 0:
+                raise ValueError(f"{flag} {path} is a binary file (NUL byte at offset {offset + nul}), not text")
+            try:
+                text_seen = bool(decoder.decode(chunk).strip()) or text_seen
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{flag} {path} is not UTF-8 text (byte offset {offset + error.start}): re-encode it as UTF-8"
+                ) from None
+            offset += len(chunk)
+    if not text_seen:
+        raise ValueError(f"{flag} {path} is empty: it must hold text, one or more lines")
+
+
+def redact_secrets(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A copy with every `*_token` value replaced (what may be printed, logged or saved)."""
+    return {
+        key: redact_secrets(value)
+        if isinstance(value, dict)
+        else ("<redacted>" if key.endswith("_token") and value else value)
+        for key, value in arguments.items()
+    }
+
+
+def log_missing_row(summary_file: Path, model_args, data_args, training_args, experiment_args) -> None:
+    """A finished run killed before its log row was written gets the row now (and never a second one)."""
+    log = experiment_args.experiment_log
+    if log.lower() == "none":
+        return
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    if Path(log).is_file() and f"`{summary['run_id']}`" in Path(log).read_text(encoding="utf-8"):
+        return
+    log_run(Path(log), summary, training_args, data_args, experiment_args)
+    print(f"cogito pretrain: added the finished run's missing row to {log}", file=sys.stderr)
+
+
+def finished_run(training_args) -> Path | None:
+    """The summary of the run that `--resume_from_checkpoint` points to, when that run has finished."""
+    checkpoint = training_args.resume_from_checkpoint
+    if checkpoint is None:
+        return None
+    folder = Path(training_args.output_dir) if training_args.output_dir else Path(checkpoint).parent
+    summary = folder / "cogito_summary.json"
+    return summary if summary.is_file() else None
 
 
 def log_run(
@@ -108,6 +200,7 @@ def log_run(
         + _objective_note(data_args)
         + ".",
     }
+    summary["log_row"] = cells  # kept in the summary: the row to add by hand if the log cannot be written
     append_run(log_path, cells)
     return log_path
 
@@ -132,8 +225,18 @@ def run_pretrain(
 
     summary = pretrain(model_args, data_args, training_args, experiment_args)
     if training_args.process_index == 0 and experiment_args.experiment_log.lower() != "none":
-        path = log_run(Path(experiment_args.experiment_log), summary, training_args, data_args, experiment_args)
-        summary["experiment_log"] = str(path)
+        # The summary (written by `pretrain`) exists before the log is touched: a log problem never loses the run.
+        log_path = Path(experiment_args.experiment_log)
+        try:
+            summary["experiment_log"] = str(log_run(log_path, summary, training_args, data_args, experiment_args))
+        except (ValueError, OSError) as error:
+            summary["experiment_log_error"] = str(error)
+            print(
+                f"cogito pretrain: warning: the run finished but its row could not be added to {log_path} ({error}); "
+                f"the run is in {summary['output_dir']}. Add the row by hand: "
+                + " | ".join(str(cell) for cell in summary.get("log_row", {}).values()),
+                file=sys.stderr,
+            )
         summary_file = Path(summary["output_dir"]) / "cogito_summary.json"
         atomic_write_text(summary_file, json.dumps(summary, indent=2, default=str))
     return summary
@@ -171,13 +274,26 @@ def cli_main(argv: list[str]) -> int:
             # A GPU recipe checked on a CPU-only machine: validate it as a CPU run would.
             parsed = parse_args(argv + ["--use_cpu", "true"])
             print(f"(no GPU here: validated with --use_cpu true; {error})", file=sys.stderr)
-        resolved = resolved_arguments(parsed)
+        resolved = redact_secrets(resolved_arguments(parsed))
         name, _ = split_recipe(argv)
         if name is not None:
             resolved["recipe"] = recipe_protocol(load_recipe(name))
         print(json.dumps(resolved, indent=2, default=str))
         return 0
     parsed = parse_args(argv)
+    training_args = parsed[2]
+    if training_args.hub_token:
+        # Handed to huggingface_hub through the environment, so the Trainer never saves it in the run
+        # folder (training_args.bin) or passes it to loggers.
+        os.environ["HF_TOKEN"] = training_args.hub_token
+        training_args.hub_token = None
+    if (summary_file := finished_run(training_args)) is not None:
+        log_missing_row(summary_file, *parsed)
+        print(
+            f"cogito pretrain: the run in {summary_file.parent} has already finished ({summary_file.name}); "
+            "nothing to resume"
+        )
+        return 0
     name, _ = split_recipe(argv)
     if name is not None:
         for warning in recipe_warnings(load_recipe(name), parsed[2]):

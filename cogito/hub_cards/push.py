@@ -302,6 +302,15 @@ def check_model_dir(model_dir: Path) -> tuple[list[str], dict[str, Any]]:
         )
     tokenizer_files = [name for name in TOKENIZER_FILES if (model_dir / name).is_file()]
     files = ["config.json", *CODE_FILES, *_weight_files(model_dir), *tokenizer_files]
+    root = model_dir.resolve()
+    for name in files:
+        # Only the folder's own files are published: a symlink could point at any file on this machine.
+        path = model_dir / name
+        if path.is_symlink() or root not in path.resolve().parents:
+            raise ValueError(
+                f"{path} is a symbolic link or resolves outside {model_dir}; only regular files inside the model "
+                "folder are published: replace it with a copy of the file"
+            )
     return files, config
 
 

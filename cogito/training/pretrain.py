@@ -289,9 +289,11 @@ def pretrain(
             raise ValueError(f"--resume_from_checkpoint {checkpoint!r} is not a complete checkpoint folder")
         if checkpoint is not None:
             output_dir = output_dir or Path(checkpoint).parent
-            run_file = output_dir / RUN_FILE
-            if run_file.is_file():
-                previous_run = json.loads(run_file.read_text())
+        # The run keeps its id even when killed before its first complete checkpoint.
+        run_file = output_dir / RUN_FILE if output_dir is not None else None
+        if run_file is not None and run_file.is_file():
+            previous_run = json.loads(run_file.read_text())
+            check_resume_matches(previous_run, model_args, data_args, training_args)
 
     # ---- data and tokenizer
     raw = load_text_datasets(
@@ -324,6 +326,11 @@ def pretrain(
     else:
         model = CogitoForMaskedLM(build_model_config(model_args, tokenizer, data_args.max_seq_length))
     config = model.config
+    if len(tokenizer) > config.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {config.vocab_size}: ids "
+            "beyond it cannot be embedded; use the model's own tokenizer (or a new model)"
+        )
     if data_args.max_seq_length > config.max_position_embeddings:
         raise ValueError(
             f"--max_seq_length {data_args.max_seq_length} exceeds the model's max_position_embeddings="
@@ -378,7 +385,8 @@ def pretrain(
             "a timestamped runs/<run id> folder by themselves"
         )
     run_id = previous_run.get("run_id") or run_id_for(config, objective=data_args.objective)
-    output_dir = output_dir or Path("runs") / run_id
+    if output_dir is None:
+        run_id, output_dir = claim_run_folder(Path("runs"), run_id)
     training_args.output_dir = str(output_dir)
     training_args.run_name = training_args.run_name or run_id
     losses = training_args.concept_losses
@@ -451,6 +459,52 @@ def pretrain(
     if trainer.is_world_process_zero():
         _write_json_atomic(output_dir / "cogito_summary.json", summary)
     return summary
+
+
+def claim_run_folder(root: Path, run_id: str) -> tuple[str, Path]:
+    """Create `root/<run id>` exclusively; a run started in the same second gets `<run id>_2`, `_3`, ..."""
+    root.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        candidate = run_id if attempt == 1 else f"{run_id}_{attempt}"
+        try:
+            (root / candidate).mkdir()
+        except FileExistsError:
+            continue
+        return candidate, root / candidate
+    raise ValueError(f"{root} already holds 999 run folders named {run_id}*: clean up or pass --output_dir")
+
+
+# What a resumed run must keep: the checkpoint's run file is the truth.
+_RESUME_FIXED = ("concept_losses", "loss_weighting", "loss_weight")
+# Data settings that may change on resume (how much of the data is read, how fast).
+_RESUME_FREE = ("max_train_samples", "max_eval_samples", "preprocessing_num_workers")
+
+
+def check_resume_matches(
+    previous_run: dict[str, Any],
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: CogitoTrainingArguments,
+) -> None:
+    """Refuse, before anything is written, flags that contradict the run being resumed."""
+    differences = []
+    for group, current in (("model", dataclasses.asdict(model_args)), ("data", dataclasses.asdict(data_args))):
+        for key, value in previous_run.get(group, {}).items():
+            if (
+                key in current
+                and current[key] != value
+                and not key.startswith("max_")
+                and key != "preprocessing_num_workers"
+            ):
+                differences.append(f"--{key} {current[key]!r} (the run used {value!r})")
+    for key in _RESUME_FIXED:
+        if key in previous_run and getattr(training_args, key) != previous_run[key]:
+            differences.append(f"--{key} {getattr(training_args, key)!r} (the run used {previous_run[key]!r})")
+    if differences:
+        raise ValueError(
+            f"resuming run {previous_run.get('run_id')!r} with different settings: {'; '.join(differences)}; "
+            "drop these flags (the checkpoint's settings are kept) or start a new run"
+        )
 
 
 def check_objective_arguments(data_args: DataArguments, training_args: CogitoTrainingArguments) -> None:

@@ -1,0 +1,250 @@
+"""A table of bad inputs across every layer: each gets a clear error naming the bad value.
+
+Layers: config values, loading a checkpoint, the forward pass, and each command (one line
+`cogito <command>: error: ...`, exit code 2, no traceback). Issue 14.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import tiny_config
+from safetensors.torch import save_file
+
+from cogito import CogitoForMaskedLM, CogitoForSequenceClassification, CogitoModel
+from cogito.cli import main
+
+VOCAB = tiny_config().vocab_size
+
+# ---- config: (field overrides, text the message must contain)
+BAD_CONFIGS = [
+    ({"concept_num": 10**9}, "concept_num must be at most 16384, got 1000000000"),
+    ({"concept_num": 0}, "concept_num must be a positive integer, got 0"),
+    ({"concept_num": 2.5}, "concept_num must be a positive integer, got 2.5"),
+    ({"concept_num": True}, "concept_num must be a positive integer, got True"),
+    ({"layer_norm_eps": math.nan}, "layer_norm_eps must be a positive finite number, got nan"),
+    ({"layer_norm_eps": math.inf}, "layer_norm_eps must be a positive finite number, got inf"),
+    ({"layer_norm_eps": 0.0}, "layer_norm_eps must be a positive finite number, got 0.0"),
+    ({"layer_norm_eps": -1e-5}, "layer_norm_eps must be a positive finite number, got -1e-05"),
+    ({"final_norm_eps": math.nan}, "final_norm_eps must be a positive finite number, got nan"),
+    ({"initializer_range": math.inf}, "initializer_range must be a positive finite number, got inf"),
+    ({"token_embedding_dim": 64}, "token_embedding_dim must be at most hidden_size=32"),
+    ({"token_embedding_dim": 0}, "token_embedding_dim must be None or a positive integer, got 0"),
+    ({"problem_type": "ranking"}, "problem_type must be None or one of regression"),
+    ({"num_labels": 0}, "num_labels must be a positive integer, got 0"),
+    ({"num_attention_heads": 5}, "hidden_size (32) must be divisible by num_attention_heads (5)"),
+    ({"decoder_type": "mlp"}, "decoder_type must be one of weighted, perceiver, perceiver_posonly; got 'mlp'"),
+    ({"hidden_act": "swish2"}, "hidden_act must be an activation name known to transformers"),
+    ({"hidden_dropout_prob": 1.0}, "hidden_dropout_prob must be a probability in [0, 1), got 1.0"),
+    ({"pad_token_id": VOCAB}, f"pad_token_id must be None or a token id in [0, vocab_size={VOCAB}), got {VOCAB}"),
+    ({"use_bixt": "yes"}, "use_bixt must be True or False, got 'yes'"),
+    ({"classifier_pooling": "max"}, "classifier_pooling must be one of"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_CONFIGS)
+def test_bad_config_value_is_refused_naming_the_field(overrides, message):
+    with pytest.raises(ValueError) as error:
+        tiny_config(**overrides)
+    assert message in str(error.value)
+
+
+# ---- loading
+def _saved(tmp_path, edit=None):
+    folder = tmp_path / "model"
+    CogitoForMaskedLM(tiny_config()).save_pretrained(folder)
+    if edit is not None:
+        config = json.loads((folder / "config.json").read_text())
+        edit(config)
+        (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize("field", ["hidden_act", "decoder_type", "hidden_size", "concept_num", "embedding_norm"])
+def test_config_json_without_an_architecture_field_is_refused_naming_it(tmp_path, field):
+    folder = _saved(tmp_path, lambda config: config.pop(field))
+    with pytest.raises(ValueError, match=f"lacks the Cogito architecture field.*{field}"):
+        CogitoForMaskedLM.from_pretrained(folder)
+
+
+def test_a_bert_config_is_refused_by_a_cogito_class(tmp_path):
+    folder = _saved(tmp_path, lambda config: config.update(model_type="bert"))
+    with pytest.raises(ValueError, match="model_type 'bert', not 'cogito'"):
+        CogitoForMaskedLM.from_pretrained(folder)
+
+
+def test_weights_of_another_model_are_refused_naming_the_missing_encoder_weights(tmp_path):
+    folder = _saved(tmp_path)
+    (folder / "model.safetensors").unlink()
+    # A BERT-style state dict: nothing a Cogito encoder can use.
+    save_file({"bert.embeddings.word_embeddings.weight": torch.zeros(VOCAB, 32)}, folder / "model.safetensors")
+    with pytest.raises(ValueError, match=r"lacks \d+ encoder weight\(s\) of CogitoForMaskedLM \(cogito\."):
+        CogitoForMaskedLM.from_pretrained(folder)
+    with pytest.raises(ValueError, match="encoder weight"):
+        CogitoModel.from_pretrained(folder)
+
+
+def test_only_the_new_head_may_be_missing(tmp_path):
+    folder = _saved(tmp_path)
+    model, info = CogitoForSequenceClassification.from_pretrained(folder, num_labels=2, output_loading_info=True)
+    assert info["missing_keys"] and all(not key.startswith("cogito.") for key in info["missing_keys"])
+
+
+# ---- forward: (description, make keyword arguments from a valid (2, 6) batch, exception, message)
+def _ids(**kw):
+    return torch.randint(5, VOCAB, (2, 6), generator=torch.Generator().manual_seed(0), **kw)
+
+
+BAD_FORWARDS = [
+    ("id >= vocab", lambda: {"input_ids": _ids().index_fill(1, torch.tensor([2]), VOCAB)}, ValueError, f"to {VOCAB}"),
+    ("negative id", lambda: {"input_ids": _ids().index_fill(1, torch.tensor([0]), -3)}, ValueError, "from -3"),
+    ("float ids", lambda: {"input_ids": _ids().float()}, TypeError, "dtype torch.float32"),
+    ("bool ids", lambda: {"input_ids": _ids() > 50}, TypeError, "dtype torch.bool"),
+    ("rank 1", lambda: {"input_ids": _ids()[0]}, ValueError, "got shape (6,)"),
+    ("rank 3", lambda: {"input_ids": _ids()[None]}, ValueError, "got shape (1, 2, 6)"),
+    ("B = 0", lambda: {"input_ids": _ids()[:0]}, ValueError, "got shape (0, 6)"),
+    ("N = 0", lambda: {"input_ids": _ids()[:, :0]}, ValueError, "got shape (2, 0)"),
+    ("list ids", lambda: {"input_ids": [[5, 6, 7]]}, TypeError, "got list"),
+    ("mask shape", lambda: {"input_ids": _ids(), "attention_mask": torch.ones(2, 5)}, ValueError, "got (2, 5)"),
+    ("mask rank", lambda: {"input_ids": _ids(), "attention_mask": torch.ones(6)}, ValueError, "got (6,)"),
+    (
+        "additive mask",
+        lambda: {"input_ids": _ids(), "attention_mask": torch.zeros(2, 6).index_fill(1, torch.tensor([5]), -3.4e38)},
+        ValueError,
+        "additive mask",
+    ),
+    (
+        "NaN mask",
+        lambda: {"input_ids": _ids(), "attention_mask": torch.ones(2, 6).index_fill(1, torch.tensor([1]), math.nan)},
+        ValueError,
+        "got the value nan",
+    ),
+    (
+        "mask of 2s",
+        lambda: {"input_ids": _ids(), "attention_mask": torch.full((2, 6), 2)},
+        ValueError,
+        "got the value 2",
+    ),
+    (
+        "positions too far",
+        lambda: {"input_ids": _ids(), "position_ids": torch.arange(6).repeat(2, 1) + 60},
+        ValueError,
+        "max_position_embeddings=64), got values from 60 to 65",
+    ),
+    (
+        "positions shape",
+        lambda: {"input_ids": _ids(), "position_ids": torch.arange(5)[None]},
+        ValueError,
+        "(batch, 6)",
+    ),
+    ("misspelt kwarg", lambda: {"input_ids": _ids(), "attenton_mask": torch.ones(2, 6)}, TypeError, "attenton_mask"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exception", "message"), [case[1:] for case in BAD_FORWARDS], ids=[case[0] for case in BAD_FORWARDS]
+)
+@pytest.mark.parametrize("model_class", [CogitoModel, CogitoForMaskedLM])
+def test_bad_forward_input_is_refused_with_a_clear_message(model_class, kwargs, exception, message):
+    model = model_class(tiny_config(max_position_embeddings=64)).eval()
+    with pytest.raises(exception) as error:
+        model(**kwargs())
+    assert message in str(error.value)
+
+
+def test_float_labels_for_a_single_label_classifier_are_refused():
+    model = CogitoForSequenceClassification(tiny_config(num_labels=3)).eval()
+    with pytest.raises(ValueError, match="labels of dtype torch.float32 given to a 3-class classifier"):
+        model(_ids(), labels=torch.tensor([0.0, 2.0]))
+    explicit = CogitoForSequenceClassification(tiny_config(num_labels=3, problem_type="single_label_classification"))
+    with pytest.raises(ValueError, match="integer class ids"):
+        explicit(_ids(), labels=torch.tensor([0.0, 2.0]))
+
+
+def test_boolean_and_integer_masks_are_accepted_alike():
+    model = CogitoModel(tiny_config()).eval()
+    ids, mask = _ids(), torch.tensor([[1, 1, 1, 1, 0, 0], [1] * 6])
+    torch.testing.assert_close(
+        model(ids, attention_mask=mask).last_hidden_state, model(ids, attention_mask=mask.bool()).last_hidden_state
+    )
+
+
+# ---- commands: (command, arguments, text the one-line error must contain)
+def _files(tmp):
+    (tmp / "empty.txt").write_bytes(b"")
+    (tmp / "blank.txt").write_bytes(b"\n  \n")
+    (tmp / "binary.txt").write_bytes(b"PK\x03\x04\x00\x00binary")
+    (tmp / "latin1.txt").write_bytes("café au lait\n".encode("latin-1"))
+    (tmp / "a_file").write_text("not a folder")
+    (tmp / "ok.txt").write_text("one sentence\nanother one\n")
+    bert = tmp / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
+    (bert / "vocab.txt").write_text("[PAD]\n[UNK]\nword\n")
+
+
+BAD_COMMANDS = [
+    ("pretrain", ["--concept_losses", "orthogonality bogus"], "unknown concept loss 'bogus'"),
+    ("pretrain", ["--train_file", "{tmp}/empty.txt"], "empty.txt is empty"),
+    ("pretrain", ["--train_file", "{tmp}/blank.txt"], "blank.txt is empty"),
+    ("pretrain", ["--train_file", "{tmp}/binary.txt"], "binary.txt is a binary file (NUL byte at offset 4)"),
+    ("pretrain", ["--train_file", "{tmp}/latin1.txt"], "latin1.txt is not UTF-8 text (byte offset 3)"),
+    ("pretrain", ["--train_file", "{tmp}/missing.txt"], "missing.txt"),
+    ("pretrain", ["--train_file", "{tmp}/ok.txt", "--validation_file", "{tmp}/binary.txt"], "--validation_file"),
+    ("pretrain", ["--output_dir", "{tmp}/a_file"], "a_file is a file, not a folder"),
+    ("pretrain", ["--learning_rate=-1e-4"], "--learning_rate must be >= 0, got -0.0001"),
+    ("pretrain", ["--learning_rate", "nan"], "--learning_rate must be >= 0, got nan"),
+    ("pretrain", ["--max_steps", "0"], "--max_steps must be a positive number of steps"),
+    ("pretrain", ["--max_steps", "-5"], "got -5"),
+    ("pretrain", ["--num_train_epochs", "0"], "--num_train_epochs must be > 0, got 0.0"),
+    ("pretrain", ["--config_overrides", "hidden_size=abc"], "hidden_size takes a int, got 'abc'"),
+    ("pretrain", ["--config_overrides", "concept_num=0"], "concept_num must be a positive integer, got 0"),
+    ("pretrain", ["--config_overrides", "layer_norm_eps=nan"], "layer_norm_eps must be a positive finite number"),
+    ("pretrain", ["--config_overrides", "nosuchfield=1"], "nosuchfield"),
+    ("pretrain", ["--experiment_log", "{tmp}"], "is a folder"),
+    ("pretrain", ["--resume_from_checkpoint", "latest"], "needs --output_dir"),
+    ("pretrain", ["--resume_from_checkpoint", "{tmp}/nothing", "--output_dir", "{tmp}/run"], "not a complete"),
+    ("analyze", ["--model_name_or_path", "{tmp}/bert", "--text_file", "{tmp}/ok.txt"], "is a 'bert' model"),
+    ("analyze", ["--model_name_or_path", "{tmp}", "--text_file", "{tmp}/empty.txt"], "has no non-blank lines"),
+    ("analyze", ["--model_name_or_path", "{tmp}", "--text_file", "{tmp}/ok.txt", "--max_length", "0"], "max_length"),
+    ("glue", ["--model_name_or_path", "m", "--output_dir", "{tmp}", "--heads", "cls"], "unknown head 'cls'"),
+    ("card", ["--experiment_log", "{tmp}/nope.md", "--run_id", "x", "--output_dir", "{tmp}"], "nope.md"),
+]
+
+
+@pytest.mark.parametrize(("command", "args", "message"), BAD_COMMANDS)
+def test_bad_command_line_ends_with_one_line_and_exit_code_2(command, args, message, tmp_path, capsys):
+    _files(tmp_path)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main([command, *args]) == 2
+    out, err = capsys.readouterr()
+    errors = [line for line in err.splitlines() if line.startswith(f"cogito {command}: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"cogito {command}: error: "), err
+    assert message in errors[0], err
+    assert "Traceback" not in out + err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_dry_run_never_prints_the_hub_token(capsys):
+    assert main(["pretrain", "--dry-run", "--hub_token", "hf_SECRET_value_123"]) == 0
+    out, err = capsys.readouterr()
+    assert "hf_SECRET_value_123" not in out + err
+    assert json.loads(out[out.index("{") :])["training"]["hub_token"] == "<redacted>"
+
+
+def test_push_refuses_a_symlink_out_of_the_model_folder(tmp_path, tiny_tokenizer):
+    from cogito.hub_cards.push import check_model_dir
+
+    folder = _saved(tmp_path)
+    tiny_tokenizer.save_pretrained(folder)
+    check_model_dir(folder)  # the folder itself is publishable
+    name = "vocab.txt" if (folder / "vocab.txt").is_file() else "tokenizer.json"
+    (folder / name).unlink()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("[PAD]\nprivate\n")
+    (folder / name).symlink_to(secret)
+    with pytest.raises(ValueError, match=f"{name} is a symbolic link or resolves outside"):
+        check_model_dir(folder)
