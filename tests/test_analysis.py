@@ -603,3 +603,34 @@ def test_summary_explains_zero_isotropy_of_layernorm_outputs():
     metrics = concept_geometry(states)
     assert metrics["isotropy"] < 1e-8  # centred vectors: one null direction
     assert "LayerNorm outputs are centred" in format_summary(metrics, grade_geometry(metrics))
+
+
+def test_input_dependence_is_zero_for_constant_concepts_and_one_for_pure_functions_of_the_input():
+    generator = torch.Generator().manual_seed(0)
+    # Well-spread but identical for every input: the effective rank is high, the input dependence 0.
+    constant = torch.randn(1, 16, 32, generator=generator, dtype=torch.float64).expand(40, 16, 32)
+    metrics = geometry.concept_geometry(constant)
+    assert metrics["effective_rank"] > 8
+    assert metrics["input_dependence"] == pytest.approx(0.0, abs=1e-12)
+    # Pure functions of the input with no shared component (zero mean across inputs): 1.
+    varying = torch.randn(40, 16, 32, generator=generator, dtype=torch.float64)
+    varying = varying - varying.mean(dim=0, keepdim=True)
+    assert geometry.concept_geometry(varying)["input_dependence"] == pytest.approx(1.0, abs=1e-12)
+    # A shared part a plus an input part v (orthogonal by construction): ||v||² / (||a||² + ||v||²).
+    shared = torch.zeros(1, 16, 32, dtype=torch.float64)
+    shared[..., 0] = 3.0
+    part = varying.clone()
+    part[..., 0] = 0.0
+    expected = (part.square().sum(-1).mean(0) / (part.square().sum(-1).mean(0) + 9.0)).mean().item()
+    assert geometry.input_dependence(shared + part) == pytest.approx(expected, rel=1e-12)
+    assert geometry.input_dependence(torch.zeros(3, 4, 5)) == 0.0
+
+
+def test_summary_shows_input_dependence_next_to_the_effective_rank():
+    states = torch.randn(12, 8, 16, generator=torch.Generator().manual_seed(1))
+    metrics = geometry.concept_geometry(states)
+    text = format_summary(metrics, geometry.grade_geometry(metrics))
+    lines = text.splitlines()
+    rank_line = next(i for i, line in enumerate(lines) if line.startswith("Effective rank"))
+    assert lines[rank_line + 1].startswith("Input dependence")
+    assert f"{metrics['input_dependence']:.3f}" in lines[rank_line + 1]

@@ -324,3 +324,80 @@ def test_kill_9_then_resume_leaves_one_row_one_folder_and_a_loadable_model(tmp_p
     assert summary_of(out)["global_step"] == 40
     model = CogitoForMaskedLM.from_pretrained(out)
     assert model.config.concept_num == 8
+
+
+# ---------------------------------------------------------------------------------------------
+# Baseline arm: --model_type bert
+# ---------------------------------------------------------------------------------------------
+
+
+def test_baseline_bert_matches_the_concept_encoder_sizes_and_refuses_concept_flags():
+    from datetime import datetime
+
+    from transformers import BertConfig
+
+    from cogito.training.pretrain import (
+        DataArguments,
+        ModelArguments,
+        build_baseline_config,
+        build_model_config,
+        check_model_type,
+    )
+    from cogito.training.trainer import CogitoTrainingArguments
+
+    class _Tokenizer:
+        pad_token_id, cls_token_id, sep_token_id, mask_token_id = 0, 2, 3, 4
+
+        def __len__(self):
+            return 1000
+
+    model_args = ModelArguments(model_type="bert", hidden_size=128, num_hidden_layers=2)
+    bert = build_baseline_config(model_args, _Tokenizer(), 128)
+    cogito = build_model_config(ModelArguments(hidden_size=128, num_hidden_layers=2), _Tokenizer(), 128)
+    assert isinstance(bert, BertConfig)
+    for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+        assert getattr(bert, name) == getattr(cogito, name), name
+    assert bert.max_position_embeddings == 128 and bert.pad_token_id == 0
+    now = datetime(2026, 2, 8, 21, 16, 33)
+    assert run_id_for(bert, now) == "bert_mlm_H128L2_20260208_211633"
+
+    args = CogitoTrainingArguments(output_dir="unused", report_to="none", use_cpu=True)
+    check_model_type(model_args, DataArguments(), args)  # a plain baseline is accepted
+    regularised = CogitoTrainingArguments(
+        output_dir="unused", report_to="none", use_cpu=True, concept_losses="combined"
+    )
+    with pytest.raises(ValueError, match="--model_type bert is a baseline encoder without concepts.*--concept_losses"):
+        check_model_type(model_args, DataArguments(), regularised)
+    with pytest.raises(ValueError, match="--concept_num"):
+        check_model_type(ModelArguments(model_type="bert", concept_num=32), DataArguments(), args)
+    with pytest.raises(ValueError, match="--objective mlm only; got --objective mdlm"):
+        check_model_type(model_args, DataArguments(objective="mdlm"), args)
+    with pytest.raises(ValueError, match="--model_type must be one of cogito, bert; got 'gpt'"):
+        check_model_type(ModelArguments(model_type="gpt"), DataArguments(), args)
+
+
+def test_baseline_bert_trains_through_the_same_pipeline_and_writes_a_log_row(tmp_path, corpus_text_file):
+    out, log = tmp_path / "bert", tmp_path / "log.md"
+    pairs = dict(zip(TINY[::2], TINY[1::2]))
+    for concept_flag in ("--concept_num", "--concept_losses", "--loss_weighting"):
+        del pairs[concept_flag]
+    tiny = [item for pair in pairs.items() for item in pair]
+    run_pretrain(
+        ["--model_type", "bert", "--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "10"]
+        + ["--experiment_log", log, *tiny]
+    )
+    summary = summary_of(out)
+    assert summary["run_id"].startswith("bert_mlm_H32L2_")
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "bert" and config["intermediate_size"] == 64
+    metrics = summary["metrics"]
+    for key in ("eval_loss", "eval_accuracy", "eval_mask_loss", "eval_floor_mask_loss", "eval_floor_no_context_loss"):
+        assert key in metrics, key
+    assert not any(key.startswith("eval_concept_") for key in metrics)
+    (row,) = read_log(log)
+    assert row.run_id == summary["run_id"]
+    assert row.mlm_loss == pytest.approx(metrics["eval_loss"], abs=1e-3)
+    assert "baseline bert encoder" in row.conclusion and "no-context floor" in row.conclusion
+    from transformers import AutoModelForMaskedLM
+
+    assert type(AutoModelForMaskedLM.from_pretrained(out)).__name__ == "BertForMaskedLM"

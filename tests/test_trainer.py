@@ -227,3 +227,129 @@ def test_unknown_regulariser_or_weighting_lists_the_valid_names(tmp_path, overri
     values.update(overrides)
     with pytest.raises(ValueError, match=message):
         CogitoTrainingArguments(**values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Readable evaluation: seeded masks, [MASK]-only metrics, floors, input dependence
+# ---------------------------------------------------------------------------------------------
+
+_RUNTIME_KEYS = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch")
+
+
+def test_two_evaluations_of_one_checkpoint_give_identical_numbers(tmp_path, corpus_tokenizer, tokenized):
+    trainer = make_trainer(tmp_path, corpus_tokenizer, tokenized, concept_losses="none", loss_weighting="fixed")
+    first = trainer.evaluate()
+    torch.rand(1000)  # the global RNG moves between evaluations, as training would move it
+    second = trainer.evaluate()
+    first, second = ({k: v for k, v in m.items() if k not in _RUNTIME_KEYS} for m in (first, second))
+    assert first == second
+    for key in (
+        "eval_loss",
+        "eval_accuracy",
+        "eval_mask_loss",
+        "eval_mask_accuracy",
+        "eval_floor_unigram_loss",
+        "eval_floor_no_context_loss",
+        "eval_floor_mask_loss",
+        "eval_concept_input_dependence",
+    ):
+        assert key in first, key
+    assert 0.0 <= first["eval_concept_input_dependence"] <= 1.0
+    # An untrained model is no better than predicting token frequencies at [MASK].
+    assert first["eval_mask_loss"] > first["eval_floor_mask_loss"]
+    # Training masks still come from the global RNG: two training batches of the same rows differ.
+    collator = trainer.data_collator
+    rows = [tokenized[0][i] for i in range(8)]
+    assert not torch.equal(collator(rows)["labels"], collator(rows)["labels"])
+
+
+class _FixedBatch:
+    """A collator that ignores its examples and returns one hand-made MLM batch."""
+
+    def __init__(self, batch):
+        self.batch = batch
+
+    def __call__(self, examples):
+        return {k: v.clone() for k, v in self.batch.items()}
+
+
+def test_mask_only_metrics_and_floors_equal_a_hand_computation(tmp_path, corpus_tokenizer, tokenized):
+    import math
+    from collections import Counter
+
+    import torch.nn.functional as F
+
+    tokenizer = corpus_tokenizer
+    mask = tokenizer.mask_token_id
+    generator = torch.Generator().manual_seed(3)
+    clean = torch.randint(10, len(tokenizer), (4, 16), generator=generator)
+    labels = torch.full_like(clean, -100)
+    shown = clean.clone()
+    # Row-major predicted positions: four [MASK]s, one kept token, one random replacement.
+    for row, col in [(0, 1), (0, 5), (1, 2), (3, 7)]:
+        labels[row, col], shown[row, col] = clean[row, col], mask
+    labels[2, 3] = clean[2, 3]  # shown as itself
+    labels[1, 9], shown[1, 9] = clean[1, 9], (clean[1, 9] + 1) % len(tokenizer)  # random token
+    batch = {"input_ids": shown, "attention_mask": torch.ones_like(shown), "labels": labels}
+    trainer = make_trainer(tmp_path, tokenizer, tokenized, concept_losses="none", loss_weighting="fixed")
+    trainer.data_collator = _FixedBatch(batch)
+    trainer.eval_dataset = tokenized[1].select(range(4))  # one batch of 4 rows
+    metrics = trainer.evaluate()
+
+    model = trainer.model.eval()
+    with torch.no_grad():
+        out = model(**batch)
+    selected = labels != -100
+    target = labels[selected]
+    at_mask = shown[selected] == mask
+    hand_loss = F.cross_entropy(out.logits[at_mask], target[at_mask]).item()
+    hand_accuracy = (out.logits[at_mask].argmax(-1) == target[at_mask]).float().mean().item()
+    assert metrics["eval_mask_loss"] == pytest.approx(hand_loss, abs=1e-5)
+    assert metrics["eval_mask_accuracy"] == pytest.approx(hand_accuracy, abs=1e-6)
+    assert metrics["eval_loss"] == pytest.approx(out.loss.item(), abs=1e-5)
+    # Floor at [MASK]: the entropy of the four masked labels' frequencies.
+    counts = Counter(target[at_mask].tolist())
+    entropy = -sum(n / 4 * math.log(n / 4) for n in counts.values())
+    assert metrics["eval_floor_mask_loss"] == pytest.approx(entropy, abs=1e-6)
+    assert metrics["eval_floor_mask_accuracy"] == pytest.approx(max(counts.values()) / 4)
+
+
+def test_floors_on_a_tiny_known_corpus_equal_hand_values():
+    import math
+
+    from cogito.training.objectives import MaskedLMFloors
+
+    mask = 5
+    # Predicted positions: [MASK] over labels 1, 1, 2; label 3 shown as itself; label 1 shown as 4.
+    labels = torch.tensor([[1, 1, 2, 3, 1, -100]])
+    shown = torch.tensor([[5, 5, 5, 3, 4, 0]])
+    floors = MaskedLMFloors()
+    floors.update(labels[:, :3], shown[:, :3], mask, vocab_size=6)  # two batches add up
+    floors.update(labels[:, 3:], shown[:, 3:], mask, vocab_size=6)
+    result = floors.floors()
+    u = {1: 3 / 5, 2: 1 / 5, 3: 1 / 5}  # label frequencies over all five predicted positions
+    mask_nll = -(2 * math.log(2 / 3) + math.log(1 / 3))
+    assert result["unigram_loss"] == pytest.approx(-(3 * math.log(0.6) + 2 * math.log(0.2)) / 5)
+    assert result["unigram_accuracy"] == pytest.approx(0.6)
+    assert result["mask_loss"] == pytest.approx(mask_nll / 3)
+    assert result["mask_accuracy"] == pytest.approx(2 / 3)
+    q = 1 / 2  # one of the two non-[MASK] positions shows its own label
+    rest = -math.log(q + (1 - q) * u[3]) - math.log((1 - q) * u[1])
+    assert result["no_context_loss"] == pytest.approx((mask_nll + rest) / 5)
+    assert result["no_context_accuracy"] == pytest.approx((2 + 1) / 5)
+    assert MaskedLMFloors().floors() == {}
+
+
+def test_seeded_collator_repeats_masks_per_batch_and_varies_them_across_batches(corpus_tokenizer, tokenized):
+    from cogito.data.text import SeededCollator, TSDAECollator, mlm_collator
+
+    rows = [tokenized[0][i] for i in range(8)]
+    for base in (mlm_collator(corpus_tokenizer), TSDAECollator(corpus_tokenizer)):
+        seeded = SeededCollator(base, seed=1)
+        first, again = seeded(rows[:4]), seeded(rows[:4])
+        assert all(torch.equal(first[k], again[k]) for k in first)
+        assert not torch.equal(first["input_ids"], seeded(rows[4:])["input_ids"][: first["input_ids"].shape[0]])
+        other_seed = SeededCollator(base, seed=2)(rows[:4])
+        assert not torch.equal(first["input_ids"], other_seed["input_ids"]) or first["input_ids"].shape != (
+            other_seed["input_ids"].shape
+        )

@@ -166,11 +166,12 @@ def log_run(
     experiment_args: ExperimentArguments,
 ) -> Path:
     """Append a finished run's row to the experiment log (columns of the research log)."""
-    from cogito.configuration_cogito import CogitoConfig
     from cogito.hub_cards.log import append_run, format_rank_cell
     from cogito.training.losses import DEFAULT_FIXED_LOSS_WEIGHT
 
-    config = CogitoConfig.from_pretrained(summary["output_dir"])
+    # config.json as written: a concept encoder's, or a baseline encoder's (no concepts).
+    config = json.loads((Path(summary["output_dir"]) / "config.json").read_text())
+    concepts = config.get("concept_num")
     metrics = summary["metrics"]
     losses = training_args.concept_losses
     if losses == "none":
@@ -186,23 +187,53 @@ def log_run(
     cells = {
         "Date": datetime.now().strftime("%Y-%m-%d"),
         "Run ID / Model Type": f"`{summary['run_id']}`",
-        "Architecture": f"H{config.hidden_size} L{config.num_hidden_layers} C{config.concept_num}",
+        "Architecture": f"H{config['hidden_size']} L{config['num_hidden_layers']}"
+        + (f" C{concepts}" if concepts else ""),
         "Pretraining Data": _dataset_label(data_args),
         "Machine": experiment_args.machine,
         "Epochs": f"{epochs:.2f}" if epochs is not None else "--",
         "Concept Losses": loss_cell,
         "MLM Loss": f"{metrics['eval_loss']:.3f}" if "eval_loss" in metrics else "--",
-        "Eff. Rank": format_rank_cell(rank, config.concept_num) if rank is not None else "--",
+        "Eff. Rank": format_rank_cell(rank, concepts) if rank is not None and concepts else "--",
         "Key GLUE Scores": "*Not evaluated*",
         "Speed (Steps/s)": f"{metrics['train_steps_per_second']:.2f}" if "train_steps_per_second" in metrics else "--",
         "WandB Link": f"[Link]({wandb_url})" if wandb_url else "--",
         "Conclusion / Takeaway": f"Pretrained with `cogito pretrain --objective {data_args.objective}`"
         + _objective_note(data_args)
-        + ".",
+        + (
+            f" (baseline {summary['model_type']} encoder of matched size)"
+            if summary.get("model_type", "cogito") != "cogito"
+            else ""
+        )
+        + "."
+        + eval_note(metrics),
     }
     summary["log_row"] = cells  # kept in the summary: the row to add by hand if the log cannot be written
     append_run(log_path, cells)
     return log_path
+
+
+def eval_note(metrics: dict[str, Any]) -> str:
+    """The evaluation beside its floors, for the log row: ``[MASK]``-only and all-labels loss/accuracy,
+    the context-free predictors' floors on the same positions, and the concepts' input dependence."""
+    parts = []
+    if "eval_mask_loss" in metrics:
+        part = f"[MASK] {metrics['eval_mask_loss']:.3f} / {100 * metrics['eval_mask_accuracy']:.1f}%"
+        if "eval_floor_mask_loss" in metrics:
+            floor, floor_accuracy = metrics["eval_floor_mask_loss"], metrics["eval_floor_mask_accuracy"]
+            part += f" (unigram floor {floor:.3f} / {100 * floor_accuracy:.1f}%)"
+        parts.append(part)
+    if "eval_loss" in metrics and "eval_accuracy" in metrics:
+        part = f"all labels {metrics['eval_loss']:.3f} / {100 * metrics['eval_accuracy']:.1f}%"
+        if "eval_floor_no_context_loss" in metrics:
+            part += (
+                f" (no-context floor {metrics['eval_floor_no_context_loss']:.3f} / "
+                f"{100 * metrics['eval_floor_no_context_accuracy']:.1f}%)"
+            )
+        parts.append(part)
+    if "eval_concept_input_dependence" in metrics:
+        parts.append(f"concept input dependence {metrics['eval_concept_input_dependence']:.3f}")
+    return (" Eval loss / accuracy: " + "; ".join(parts) + ".") if parts else ""
 
 
 def _objective_note(data_args: DataArguments) -> str:

@@ -11,16 +11,19 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
@@ -575,3 +578,26 @@ class TSDAECollator:
         input_ids = self._pad(inputs, self.tokenizer.pad_token_id)
         attention_mask = self._pad([[1] * len(r) for r in inputs], 0)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": self._pad(labels, IGNORE_INDEX)}
+
+
+@dataclass
+class SeededCollator:
+    """A masking collator whose random draws depend only on ``seed`` and the batch's token ids.
+
+    Each call masks with a fresh ``torch.Generator`` seeded from a checksum of the examples, so the
+    same evaluation set gets the same masks at every evaluation (and on every process) while
+    different batches still get different masks. Works with any collator that draws from its
+    ``generator`` attribute (``mlm_collator``'s, ``TSDAECollator``).
+    """
+
+    collator: Any
+    seed: int = 0
+
+    def __call__(self, examples: list[Any]) -> dict[str, Any]:
+        checksum = 0
+        for example in examples:
+            ids = example["input_ids"] if isinstance(example, Mapping) else example
+            checksum = zlib.crc32(np.asarray(ids, dtype=np.int64).tobytes(), checksum)
+        collator = copy.copy(self.collator)
+        collator.generator = torch.Generator().manual_seed(self.seed * 1_000_003 + checksum)
+        return collator(examples)

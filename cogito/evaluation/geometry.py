@@ -184,6 +184,22 @@ def _cloud_metrics(states: Tensor) -> dict[str, float]:
     }
 
 
+def input_dependence(states: Tensor) -> float:
+    """Share of each concept's energy that changes across inputs, averaged over concepts.
+
+    For concept c with vectors x_b (one per input b): Σ_h Var_b(x_bh) / mean_b ||x_b||², i.e.
+    1 − ||mean_b x_b||² / mean_b ||x_b||². 0 when the concept is the same vector for every input
+    (a learned constant, however well spread the constants are: a high effective rank of the
+    batch-mean matrix says nothing about this); 1 when it is a pure function of the input with no
+    shared component (zero mean across inputs). An all-zero concept counts as 0.
+    """
+    states = states.to(torch.float64)
+    energy = states.square().sum(dim=-1).mean(dim=0)  # (C,) mean_b ||x_bc||²
+    across = states.var(dim=0, correction=0).sum(dim=-1)  # (C,) Σ_h Var_b
+    share = torch.where(energy > 0, across / energy.clamp_min(1e-300), torch.zeros_like(energy))
+    return float(share.clamp(0.0, 1.0).mean())
+
+
 def concept_geometry(concept_states: Tensor) -> dict[str, float]:
     """Geometry metrics of concept states ``(B, C, H)``, computed in float64 on CPU.
 
@@ -204,7 +220,12 @@ def concept_geometry(concept_states: Tensor) -> dict[str, float]:
     Over all B·C concept vectors: ``isotropy`` = λ_min / λ_max of their H×H covariance,
     ``participation_ratio`` = (Σλ)² / Σλ², ``collapsed_dimensions`` = number of hidden dimensions
     whose (population) std is below 1e-4, ``concept_norm_mean`` / ``concept_norm_std`` of the
-    L2 norms. Plus ``num_concepts`` (C), ``hidden_size`` (H), ``num_samples`` (B).
+    L2 norms.
+
+    ``input_dependence`` (see ``input_dependence``): the share of each concept's energy that
+    varies across the B inputs, averaged over concepts — read it beside the effective rank, which
+    is computed from the batch mean and is blind to concepts that ignore their input.
+    Plus ``num_concepts`` (C), ``hidden_size`` (H), ``num_samples`` (B).
 
     Counts are Python ``int``, everything else ``float``; there are no NaNs (degenerate cases
     such as an all-zero M give 0), so the dict serialises to strict JSON.
@@ -218,6 +239,7 @@ def concept_geometry(concept_states: Tensor) -> dict[str, float]:
     metrics.update(_spectrum_metrics(sigma, min(concepts, hidden)))
     metrics.update(_pairwise_metrics(states))
     metrics.update(_cloud_metrics(states))
+    metrics["input_dependence"] = input_dependence(states)
     metrics.update({"num_concepts": concepts, "hidden_size": hidden, "num_samples": batch})
     return metrics
 

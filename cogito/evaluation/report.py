@@ -51,6 +51,11 @@ def format_summary(metrics: dict[str, float], grades: dict[str, str]) -> str:
             f"{m['effective_rank']:.2f} / {rank_dim} ({100 * m['effective_rank_normalized']:.1f}%)",
             grade("effective_rank_normalized"),
         ),
+        (
+            "Input dependence",
+            f"{m['input_dependence']:.3f}  (share of concept energy that varies across inputs; 0 = constant concepts)",
+            "",
+        ),
         ("Top-1 dominance (σmax/Σσ)", f"{m['top1_dominance']:.4f}", grade("top1_dominance")),
         ("Entropy effective rank", f"{m['entropy_effective_rank']:.2f}  (Roy & Vetterli 2007)", ""),
         ("Dims for 95% variance", f"{m['dims_for_95_variance']}", ""),

@@ -310,6 +310,65 @@ class PaddingCollator:
 
 
 # ---------------------------------------------------------------------------------------------
+# Evaluation floors: what a predictor that ignores the context scores on the same positions
+# ---------------------------------------------------------------------------------------------
+
+
+class MaskedLMFloors:
+    """Counts over the evaluated positions, and the losses/accuracies of context-free predictors.
+
+    ``update`` takes the labels `(B, N)` (``IGNORE_INDEX`` where nothing is predicted) and the tokens
+    the model was shown there. With u = the label frequencies over all predicted positions and
+    u_m = those over the ``[MASK]`` positions (both from this same data, so an in-sample optimum):
+
+    * ``unigram``: predict u everywhere: loss = entropy of the labels, accuracy = share of the most
+      frequent label.
+    * ``mask``: predict u_m at ``[MASK]`` positions only (beside the ``[MASK]``-only metrics).
+    * ``no_context``: u_m at ``[MASK]``; elsewhere (BERT's 10% random and 10% unchanged tokens) copy
+      the shown token with probability q, the share of those positions whose label is the shown
+      token, and spread 1 − q by u: p(y | s) = q·[y = s] + (1 − q)·u(y); its accuracy copies s.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, torch.Tensor] = {}
+
+    def update(self, labels: torch.Tensor, shown: torch.Tensor, mask_token_id: int, vocab_size: int) -> None:
+        selected = labels != IGNORE_INDEX
+        y, s = labels[selected], shown[selected]  # (M,)
+        at_mask = s == mask_token_id
+        same = ~at_mask & (y == s)
+        groups = {"all": y, "mask": y[at_mask], "same": y[same], "other": y[~at_mask & ~same]}
+        for key, values in groups.items():
+            count = torch.bincount(values, minlength=vocab_size).double()
+            self.counts[key] = self.counts[key] + count if key in self.counts else count
+
+    def floors(self) -> dict[str, float]:
+        """``{unigram,mask,no_context}_{loss,accuracy}``; empty before any position was counted."""
+        if not self.counts or float(self.counts["all"].sum()) == 0:
+            return {}
+        all_, mask, same, other = (self.counts[k].cpu() for k in ("all", "mask", "same", "other"))
+        total, masked = float(all_.sum()), float(mask.sum())
+        u = all_ / total
+
+        def cross_entropy(counts: torch.Tensor, probabilities: torch.Tensor) -> float:
+            used = counts > 0  # 0·log 0 = 0; every counted label has a positive probability
+            return float(-(counts[used] * probabilities[used].log()).sum())
+
+        out = {"unigram_loss": cross_entropy(all_, u) / total, "unigram_accuracy": float(all_.max()) / total}
+        mask_nll = mask_correct = 0.0
+        if masked > 0:
+            u_mask = mask / masked
+            mask_nll, mask_correct = cross_entropy(mask, u_mask), float(mask.max())
+            out.update(mask_loss=mask_nll / masked, mask_accuracy=mask_correct / masked)
+        rest = float(same.sum() + other.sum())
+        q = float(same.sum()) / rest if rest > 0 else 0.0
+        rest_nll = cross_entropy(same, q + (1 - q) * u) + (cross_entropy(other, (1 - q) * u) if q < 1 else 0.0)
+        out["no_context_loss"] = (mask_nll + rest_nll) / total
+        out["no_context_accuracy"] = (mask_correct + float(same.sum())) / total
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Generation
 # ---------------------------------------------------------------------------------------------
 

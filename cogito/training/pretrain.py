@@ -45,11 +45,23 @@ from cogito.training.trainer import (
 
 logger = logging.get_logger(__name__)
 
+# `--model_type`: the concept encoder, or a transformers encoder of matched size as a baseline arm.
+MODEL_TYPES = ("cogito", "bert")
+
 
 @dataclass
 class ModelArguments:
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Start from this checkpoint (folder or Hub id) instead of a new model."}
+    )
+    model_type: str = field(
+        default="cogito",
+        metadata={
+            "help": "cogito (a concept encoder) or bert: a transformers BertForMaskedLM of matched size (hidden "
+            "size, layers, heads, FFN, vocabulary, positions) trained through the same data, collator, Trainer "
+            "and log row, as a same-budget baseline. Concept flags are refused for bert.",
+            "choices": list(MODEL_TYPES),
+        },
     )
     decoder_type: str = field(default="perceiver", metadata={"help": "One of: " + ", ".join(DECODER_TYPES)})
     hidden_size: int = field(default=512, metadata={"help": "Width H of a new model."})
@@ -133,10 +145,13 @@ class ExperimentArguments:
     )
 
 
-def run_id_for(config: CogitoConfig, now: datetime | None = None, objective: str = "mlm") -> str:
-    """`{decoder}_{objective}_H{H}L{L}C{C}[_E{token dim}][_cpos{type}]_{YYYYmmdd_HHMMSS}`."""
+def run_id_for(config, now: datetime | None = None, objective: str = "mlm") -> str:
+    """`{decoder}_{objective}_H{H}L{L}C{C}[_E{token dim}][_cpos{type}]_{YYYYmmdd_HHMMSS}`; a baseline
+    transformers encoder: `{model_type}_{objective}_H{H}L{L}_{YYYYmmdd_HHMMSS}` (e.g. `bert_mlm_H128L2_...`)."""
     stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
     check_objective(objective)
+    if not isinstance(config, CogitoConfig):
+        return f"{config.model_type}_{objective}_H{config.hidden_size}L{config.num_hidden_layers}_{stamp}"
     name = f"{config.decoder_type}_{objective}_H{config.hidden_size}L{config.num_hidden_layers}C{config.concept_num}"
     if config.token_embedding_dim is not None and config.token_embedding_dim != config.hidden_size:
         name += f"_E{config.token_embedding_dim}"
@@ -232,6 +247,50 @@ def build_model_config(model_args: ModelArguments, tokenizer, max_seq_length: in
     return CogitoConfig(**values)
 
 
+def build_baseline_config(model_args: ModelArguments, tokenizer, max_seq_length: int):
+    """A `BertConfig` matching the concept encoder `build_model_config` would build: hidden size,
+    layers, heads, FFN width, vocabulary, positions, dropout and special tokens."""
+    from transformers import BertConfig
+
+    cogito = build_model_config(model_args, tokenizer, max_seq_length)
+    return BertConfig(
+        vocab_size=cogito.vocab_size,
+        hidden_size=cogito.hidden_size,
+        num_hidden_layers=cogito.num_hidden_layers,
+        num_attention_heads=cogito.num_attention_heads,
+        intermediate_size=cogito.intermediate_size,
+        max_position_embeddings=cogito.max_position_embeddings,
+        hidden_dropout_prob=cogito.hidden_dropout_prob,
+        attention_probs_dropout_prob=cogito.attention_probs_dropout_prob,
+        pad_token_id=cogito.pad_token_id,
+        mask_token_id=cogito.mask_token_id,
+    )
+
+
+def check_model_type(model_args: ModelArguments, data_args: DataArguments, training_args) -> None:
+    """Refuse settings a baseline encoder would ignore (it has no concepts and one objective)."""
+    if model_args.model_type not in MODEL_TYPES:
+        raise ValueError(f"--model_type must be one of {', '.join(MODEL_TYPES)}; got {model_args.model_type!r}")
+    if model_args.model_type == "cogito":
+        return
+    defaults = ModelArguments()
+    refused = [
+        f"--{name}" for name in ("decoder_type", "concept_num") if getattr(model_args, name) != getattr(defaults, name)
+    ]
+    if training_args.concept_losses != "none":
+        refused.append(f"--concept_losses {training_args.concept_losses}")
+    if refused:
+        raise ValueError(
+            f"--model_type {model_args.model_type} is a baseline encoder without concepts: {', '.join(refused)} "
+            "cannot apply to it; drop them (or use --model_type cogito)"
+        )
+    if data_args.objective != "mlm":
+        raise ValueError(
+            f"--model_type {model_args.model_type} trains with --objective mlm only; "
+            f"got --objective {data_args.objective}"
+        )
+
+
 def pretrain(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -251,6 +310,7 @@ def pretrain(
     if model_args.decoder_type not in DECODER_TYPES:
         raise ValueError(f"--decoder_type must be one of {', '.join(DECODER_TYPES)}; got {model_args.decoder_type!r}")
     check_objective_arguments(data_args, training_args)
+    check_model_type(model_args, data_args, training_args)
     if model_args.model_name_or_path is not None:
         # The checkpoint defines the architecture and tokenizer: size flags would be ignored.
         defaults = ModelArguments()
@@ -321,7 +381,14 @@ def pretrain(
         )
 
     # ---- model
-    if model_args.model_name_or_path is not None:
+    if model_args.model_type != "cogito":
+        from transformers import AutoModelForMaskedLM, BertForMaskedLM
+
+        if model_args.model_name_or_path is not None:
+            model = AutoModelForMaskedLM.from_pretrained(model_args.model_name_or_path)
+        else:
+            model = BertForMaskedLM(build_baseline_config(model_args, tokenizer, data_args.max_seq_length))
+    elif model_args.model_name_or_path is not None:
         model = CogitoForMaskedLM.from_pretrained(model_args.model_name_or_path)
     else:
         model = CogitoForMaskedLM(build_model_config(model_args, tokenizer, data_args.max_seq_length))
@@ -336,7 +403,7 @@ def pretrain(
             f"--max_seq_length {data_args.max_seq_length} exceeds the model's max_position_embeddings="
             f"{config.max_position_embeddings}"
         )
-    if data_args.objective == "tsdae" and config.decoder_type not in POSITION_ONLY_DECODERS:
+    if data_args.objective == "tsdae" and getattr(config, "decoder_type", None) not in POSITION_ONLY_DECODERS:
         raise ValueError(
             f"--objective tsdae reconstructs the whole text from the concepts, which needs a position-only "
             f"decoder ({' or '.join(POSITION_ONLY_DECODERS)}); the model's decoder_type is {config.decoder_type!r}: "
@@ -390,15 +457,18 @@ def pretrain(
     training_args.output_dir = str(output_dir)
     training_args.run_name = training_args.run_name or run_id
     losses = training_args.concept_losses
-    architecture = f"H{config.hidden_size}L{config.num_hidden_layers}C{config.concept_num}"
+    architecture = f"H{config.hidden_size}L{config.num_hidden_layers}" + (
+        f"C{config.concept_num}" if model_args.model_type == "cogito" else ""
+    )
+    family = config.decoder_type if model_args.model_type == "cogito" else model_args.model_type
     setup_wandb(training_args.report_to, experiment_args.wandb_project)
     # This run's W&B identity, whatever an earlier run in this process (or the shell) left set.
     os.environ["WANDB_RUN_ID"] = run_id
     os.environ["WANDB_RESUME"] = "allow"
-    os.environ["WANDB_RUN_GROUP"] = f"{config.decoder_type}_{architecture}"
+    os.environ["WANDB_RUN_GROUP"] = f"{family}_{architecture}"
     os.environ["WANDB_TAGS"] = ",".join(
         [
-            config.decoder_type,
+            family,
             data_args.objective,
             *losses.split(),
             training_args.loss_weighting,
@@ -407,6 +477,7 @@ def pretrain(
     )
     run_info = {
         "run_id": run_id,
+        "model_type": model_args.model_type,
         "git_commit": git_commit(),
         "dataset": _dataset_label(data_args),
         "objective": objective.config_record(),
@@ -447,6 +518,7 @@ def pretrain(
 
     summary = {
         "run_id": run_id,
+        "model_type": model_args.model_type,
         "output_dir": str(output_dir),
         "resumed_from": checkpoint,
         "global_step": trainer.state.global_step,

@@ -5,7 +5,9 @@ The task loss comes from the pretraining objective (`cogito.training.objectives`
 `CogitoTrainer` adds the weighted concept regularisers of `cogito.training.losses` to the model's task
 loss, reading the `concept_states` the model already returns (no second forward pass); it logs
 each regulariser, each weight and the throughput at every logging step, reports MLM accuracy,
-perplexity and concept geometry at evaluation, keeps learnable loss weights in checkpoints, and
+perplexity and concept geometry at evaluation (with seeded masks: two evaluations of one checkpoint
+give the same numbers), the loss and accuracy at ``[MASK]`` positions alone and the floors of
+context-free predictors on the same positions, keeps learnable loss weights in checkpoints, and
 stops on a non-finite loss.
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
@@ -33,7 +36,7 @@ from cogito.training.losses import (
     check_weighting,
     parse_concept_losses,
 )
-from cogito.training.objectives import PretrainingObjective
+from cogito.training.objectives import MaskedLMFloors, PretrainingObjective
 
 logger = logging.get_logger(__name__)
 
@@ -42,6 +45,7 @@ REGULARIZER_STATE_NAME = "concept_regularizer.pt"
 EVAL_GEOMETRY_KEYS = (
     "effective_rank",
     "effective_rank_normalized",
+    "input_dependence",
     "entropy_effective_rank",
     "top1_dominance",
     "mean_abs_cosine",
@@ -169,7 +173,7 @@ class CogitoTrainer(Trainer):
             # The model returned this micro-batch's share of the accumulated mean; the weighting
             # wants a full-batch loss, so scale up, weight, and scale the result back down.
             task_loss = task_loss * steps
-        result = self.concept_regularizer(task_loss, outputs["concept_states"])
+        result = self.concept_regularizer(task_loss, outputs.get("concept_states"))
         loss = result.loss / steps if scaled else result.loss
         if model.training:
             self._accumulate_logs(result.metrics, inputs)
@@ -222,17 +226,59 @@ class CogitoTrainer(Trainer):
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad(), self.compute_loss_context_manager():
             outputs, labels = self.objective(model, inputs)
-        concepts = outputs["concept_states"].detach()
+        concepts = outputs.get("concept_states")  # None for a baseline transformers encoder
         remaining = self.args.eval_concept_samples - sum(c.shape[0] for c in self._eval_concepts)
-        if remaining > 0:
-            self._eval_concepts.append(concepts[:remaining].float().cpu())
+        if concepts is not None and remaining > 0:
+            self._eval_concepts.append(concepts[:remaining].detach().float().cpu())
         if labels is not None:
             selected = labels != IGNORE_INDEX
-            predictions = outputs["logits"].argmax(dim=-1)  # (M,) at the labelled positions
-            self._eval_correct += (predictions == labels[selected]).sum()
+            logits = outputs["logits"]
+            if logits.dim() == 3:  # dense (B, N, V) scores, as transformers' MLM heads return
+                logits = logits[selected]
+            target = labels[selected]
+            predictions = logits.argmax(dim=-1)  # (M,) at the labelled positions
+            self._eval_correct += (predictions == target).sum()
             self._eval_count += selected.sum()
+            shown = self._shown_tokens(inputs, labels)
+            if shown is not None:
+                at_mask = shown[selected] == self._mask_token_id
+                token_loss = F.cross_entropy(logits[at_mask].float(), target[at_mask], reduction="sum")
+                self._eval_mask_sums += torch.stack(
+                    [
+                        token_loss.double(),
+                        (predictions[at_mask] == target[at_mask]).sum().double(),
+                        at_mask.sum().double(),
+                    ]
+                )
+                self._eval_floors.update(labels, shown, self._mask_token_id, logits.shape[-1])
         loss = outputs["loss"].detach() if outputs.get("loss") is not None else None
         return loss, None, None
+
+    @property
+    def _mask_token_id(self) -> int | None:
+        mask = getattr(self.processing_class, "mask_token_id", None)
+        return mask if mask is not None else getattr(self.model.config, "mask_token_id", None)
+
+    def _shown_tokens(self, inputs, labels: torch.Tensor) -> torch.Tensor | None:
+        """`(B, N)` what the model saw at each position, when positions align with the labels."""
+        if self._mask_token_id is None or self.objective.name == "tsdae":
+            return None  # TSDAE deletes tokens: its labels do not align with its inputs
+        if self.objective.name == "mdlm":  # corrupted inside the objective: every label is a [MASK]
+            return torch.full_like(labels, self._mask_token_id)
+        shown = inputs.get("input_ids")
+        return shown if shown is not None and shown.shape == labels.shape else None
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        # Same masks at every evaluation: differences between evaluations are the weights'.
+        from cogito.data.text import SeededCollator
+
+        collator = self.data_collator
+        if getattr(collator, "generator", False) is not False:  # draws its masks from `generator`
+            self.data_collator = SeededCollator(collator, seed=self.args.seed)
+        try:
+            return super().get_eval_dataloader(eval_dataset)
+        finally:
+            self.data_collator = collator
 
     def evaluation_loop(
         self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
@@ -240,12 +286,23 @@ class CogitoTrainer(Trainer):
         self._eval_concepts = []
         self._eval_correct = torch.zeros((), dtype=torch.long, device=self.args.device)
         self._eval_count = torch.zeros((), dtype=torch.long, device=self.args.device)
+        # Summed cross-entropy, correct predictions and positions at [MASK] inputs.
+        self._eval_mask_sums = torch.zeros(3, dtype=torch.float64, device=self.args.device)
+        self._eval_floors = MaskedLMFloors()
         output = super().evaluation_loop(dataloader, description, True, ignore_keys, metric_key_prefix)
         metrics = output.metrics
         correct = self.accelerator.reduce(self._eval_correct, reduction="sum")
         count = self.accelerator.reduce(self._eval_count, reduction="sum")
         if int(count) > 0:
             metrics[f"{metric_key_prefix}_accuracy"] = round(float(correct) / float(count), 6)
+        mask_loss, mask_correct, mask_count = self.accelerator.reduce(self._eval_mask_sums, reduction="sum").tolist()
+        if mask_count > 0:
+            metrics[f"{metric_key_prefix}_mask_loss"] = round(mask_loss / mask_count, 6)
+            metrics[f"{metric_key_prefix}_mask_accuracy"] = round(mask_correct / mask_count, 6)
+        for key in sorted(self._eval_floors.counts):
+            self._eval_floors.counts[key] = self.accelerator.reduce(self._eval_floors.counts[key], reduction="sum")
+        for key, value in self._eval_floors.floors().items():
+            metrics[f"{metric_key_prefix}_floor_{key}"] = round(value, 6)
         if f"{metric_key_prefix}_loss" in metrics:
             loss = metrics[f"{metric_key_prefix}_loss"]
             metrics[f"{metric_key_prefix}_perplexity"] = round(math.exp(min(loss, 50.0)), 4)
