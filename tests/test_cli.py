@@ -59,6 +59,11 @@ BAD_INVOCATIONS = [
     ("demo", ["--concept_num", "0"], "--concept_num must be >= 1, got 0"),
     ("demo", ["--output_dir", "{tmp}", "--decoder_type", "mlp"], "got 'mlp'"),
     ("demo", ["--output_dir", "{tmp}", "--loss_weighting", "magic"], "got 'magic'"),
+    (
+        "demo",
+        ["--output_dir", "{tmp}", "--objective", "bert"],
+        "--objective must be one of mlm, mdlm, tsdae; got 'bert'",
+    ),
     ("smoke", ["--steps", "0"], "--steps must be at least 1, got 0"),
     ("smoke", ["--seed", "x"], "invalid int value: 'x'"),
 ]

@@ -23,6 +23,7 @@ from cogito._wandb import setup_wandb
 from cogito.cli._args import cli_command, parse
 from cogito.configuration_cogito import DECODER_TYPES
 from cogito.training.losses import LOSS_WEIGHTINGS
+from cogito.training.objectives import OBJECTIVES
 
 # Sizes of the built-in demo and of the research runs (`--research_scale`).
 DEMO_SCALE = dict(
@@ -53,6 +54,14 @@ class DemoArguments:
         },
     )
     # pretraining
+    objective: str = field(
+        default="mlm",
+        metadata={
+            "help": "Pretraining objective, one of: "
+            + ", ".join(OBJECTIVES)
+            + " (tsdae needs a position-only decoder)."
+        },
+    )
     max_steps: int | None = field(
         default=DEMO_SCALE["max_steps"], metadata={"help": "Optimizer steps (--research_scale: 20 epochs instead)."}
     )
@@ -97,6 +106,8 @@ class DemoArguments:
     def __post_init__(self) -> None:
         if self.decoder_type not in DECODER_TYPES:
             raise ValueError(f"--decoder_type must be one of {', '.join(DECODER_TYPES)}; got {self.decoder_type!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
         if self.loss_weighting not in LOSS_WEIGHTINGS:
             raise ValueError(
                 f"--loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}; got {self.loss_weighting!r}"
@@ -171,7 +182,7 @@ def pretrain_stage(args: DemoArguments, run_dir: Path, log_path: Path) -> dict[s
             else {}
         ),
     )
-    data_args = DataArguments(max_seq_length=args.max_seq_length, max_eval_samples=512)
+    data_args = DataArguments(objective=args.objective, max_seq_length=args.max_seq_length, max_eval_samples=512)
     return run_pretrain(model_args, data_args, training_args, ExperimentArguments(experiment_log=str(log_path)))
 
 
