@@ -409,8 +409,9 @@ def test_kendall_gal_weighting_matches_hand_computation() -> None:
     weights = (0.5 * torch.exp(-s)).tolist()
     expected = sum(w * v for w, v in zip(weights, [2.5, variance, uniformity])) + 0.5 * s.sum().item()
     assert out.loss.item() == pytest.approx(expected, rel=1e-6)
-    assert out.logs["weight_task"] == pytest.approx(0.5 * math.exp(-0.4), rel=1e-6)
-    assert out.logs["weight_variance"] == pytest.approx(0.5 * math.exp(1.0), rel=1e-6)
+    # Logged as the research logged it: the precision exp(-s), twice the multiplier in the total.
+    assert out.logs["weight_task"] == pytest.approx(math.exp(-0.4), rel=1e-6)
+    assert out.logs["weight_variance"] == pytest.approx(math.exp(1.0), rel=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -615,11 +616,8 @@ def test_weighting_at_initialisation_matches_the_research_total(research, weight
     assert logs["concept_combined"] == pytest.approx(expected["combined"], rel=1e-4)
     assert out.loss.item() == pytest.approx(expected["total"], rel=1e-4)
     research_weights = expected["weights_for_logging"]
-    # Cogito logs each loss's multiplier in the total; the research's Kendall-Gal reported the
-    # precision exp(-s), twice the multiplier ½·exp(-s).
-    scale = 0.5 if weighting == "kendall_gal" else 1.0
-    for key in ("task", "combined"):
-        assert logs[f"weight_{key}"] == pytest.approx(scale * research_weights[f"weight/{key}"], rel=1e-4)
+    for key in ("task", "combined"):  # `weight_<name>` means what the research logged under that name
+        assert logs[f"weight_{key}"] == pytest.approx(research_weights[f"weight/{key}"], rel=1e-4)
 
 
 # ---------------------------------------------------------------- parsing and errors

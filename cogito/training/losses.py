@@ -592,7 +592,9 @@ def register_loss_weighting(cls: type[LossWeighting]) -> type[LossWeighting]:
 class LossWeighting(nn.Module):
     """Combines ``losses`` = [task, L_1, ..., L_K] (shape ``(K+1,)``) into one scalar.
 
-    ``weights()`` returns the current effective weight of each entry, task first, for logging.
+    ``weights()`` returns the current multiplier of each entry in the total, task first;
+    ``logged_weights()`` what is logged as ``weight_<name>`` (the same, except where the research
+    logged another quantity under that name).
     """
 
     name: ClassVar[str] = ""
@@ -612,6 +614,9 @@ class LossWeighting(nn.Module):
 
     def weights(self) -> Tensor:
         raise NotImplementedError
+
+    def logged_weights(self) -> Tensor:
+        return self.weights()
 
 
 @register_loss_weighting
@@ -681,9 +686,11 @@ class KendallGalWeighting(LossWeighting):
 
     One learnt log-variance s_i per loss, task included, initialised to 0:
     total = Σ_i ½·exp(-s_i)·L_i + ½·s_i. ``weights()`` returns each loss's multiplier in that
-    total, ½·exp(-s_i) (the research code reported the precision exp(-s_i), twice that).
+    total, ½·exp(-s_i); ``logged_weights()`` — what ``weight_<name>`` means in the logs — is the
+    precision exp(-s_i), twice the multiplier, because that is what the research logged under
+    this name (1.0 at initialisation).
 
-    For a fixed L_i > 0 the term has its minimum at s_i = log L_i, weight 1/(2·L_i): bounded
+    For a fixed L_i > 0 the term has its minimum at s_i = log L_i, multiplier 1/(2·L_i): bounded
     as long as the loss has a positive floor (``combined``: uniformity stays above ~exp(-4t)).
     For L_i < 0 the term falls without bound as s_i -> -inf: the weight runs away and the total
     goes to -inf. Regularisers that can go negative (``can_be_negative``: ``log_uniformity``,
@@ -701,6 +708,9 @@ class KendallGalWeighting(LossWeighting):
 
     def weights(self) -> Tensor:
         return 0.5 * torch.exp(-self.log_vars)
+
+    def logged_weights(self) -> Tensor:
+        return torch.exp(-self.log_vars)
 
     def forward(self, losses: Tensor) -> Tensor:
         return (self.weights() * losses).sum() + 0.5 * self.log_vars.sum()
@@ -836,7 +846,7 @@ class ConceptRegularizer(nn.Module):
                     metrics[f"concept_{name}_{part}"] = part_value.detach()
         total = self.weighting(torch.stack(values))
 
-        weights = self.weighting.weights().detach()
+        weights = self.weighting.logged_weights().detach()
         for key, weight in zip(["task", *self.loss_names], weights.unbind()):
             metrics[f"weight_{key}"] = weight
         return ConceptLossOutput(loss=total, task_loss=task_loss, metrics=metrics)
