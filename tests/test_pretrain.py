@@ -294,36 +294,71 @@ def _kill_when(process, condition, timeout=300):
     process.wait(timeout=30)
 
 
-@pytest.mark.parametrize("moment", ["during_training", "after_a_checkpoint", "before_the_log_row", "after_finishing"])
+KILL_MOMENTS = [
+    "during_training",
+    "after_a_checkpoint",
+    "after_the_last_checkpoint",
+    "during_the_final_log_write",
+    "after_finishing",
+]
+
+
+@pytest.mark.parametrize("moment", KILL_MOMENTS)
 def test_kill_9_then_resume_leaves_one_row_one_folder_and_a_loadable_model(tmp_path, corpus_text_file, moment):
     from cogito import CogitoForMaskedLM
+    from cogito.hub_cards.log import _locked
 
     out, log = tmp_path / "run", tmp_path / "log.md"
     args = ["--train_file", corpus_text_file, "--output_dir", out, "--max_steps", "40", "--save_steps", "10"]
     args += ["--experiment_log", log, *TINY]
-    if moment in ("during_training", "after_a_checkpoint"):
-        process = run_pretrain(args, wait=False)
-        if moment == "during_training":
-            _kill_when(process, lambda: (out / "checkpoint-10").exists())
-        else:
-            _kill_when(process, lambda: (out / "checkpoint-20" / "trainer_state.json").exists())
-        assert not (out / "cogito_summary.json").exists()
-    else:
+    if moment == "after_finishing":
         run_pretrain(args)
-        if moment == "before_the_log_row":
-            # The state a kill between the summary and the log row leaves: the summary without the row.
-            log.write_text(
-                "\n".join(line for line in log.read_text().splitlines() if "`" not in line or "|" not in line)
-            )
+    elif moment == "during_the_final_log_write":
+        # Holding the log's lock stops the run inside its final log write, after its summary is saved.
+        with _locked(log):
+            process = run_pretrain(args, wait=False)
+            _kill_when(process, lambda: (out / "cogito_summary.json").exists())
+        assert not log.exists() or read_log(log) == []
+    else:
+        process = run_pretrain(args, wait=False)
+        # during_training: as the first checkpoint folder appears (possibly half written); else once complete.
+        complete = {"during_training": None, "after_a_checkpoint": 20, "after_the_last_checkpoint": 40}[moment]
+        marker = out / "checkpoint-10" if complete is None else out / f"checkpoint-{complete}" / "trainer_state.json"
+        _kill_when(process, marker.exists)
+        assert not log.exists() or read_log(log) == []
     run_id = json.loads((out / "cogito_run.json").read_text())["run_id"]
     result = run_pretrain(args + ["--resume_from_checkpoint", "latest"])
-    if moment == "after_finishing":
+    if moment in ("during_the_final_log_write", "after_finishing"):
         assert "already finished" in result.stdout
     assert [r.run_id for r in read_log(log)] == [run_id]
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["run"]
     assert summary_of(out)["global_step"] == 40
     model = CogitoForMaskedLM.from_pretrained(out)
     assert model.config.concept_num == 8
+
+
+def test_training_a_finished_run_further_updates_its_log_row(tmp_path, corpus_text_file):
+    out, log = tmp_path / "run", tmp_path / "log.md"
+    args = ["--train_file", corpus_text_file, "--output_dir", out, "--save_steps", "10"]
+    args += ["--experiment_log", log, *TINY]
+    run_pretrain(args + ["--max_steps", "20"])
+    (first,) = read_log(log)
+    from cogito.hub_cards.log import update_run
+
+    update_run(log, first.run_id, {"Key GLUE Scores": "**RTE:** 51.0%", "Conclusion / Takeaway": "my own note"})
+    result = run_pretrain(args + ["--max_steps", "30", "--resume_from_checkpoint", "latest"])
+    assert "already finished" not in result.stdout
+    (row,) = read_log(log)
+    summary = summary_of(out)
+    assert row.run_id == first.run_id and summary["global_step"] == 30
+    assert row.mlm_loss == pytest.approx(summary["metrics"]["eval_loss"], abs=1e-3)
+    assert row.mlm_loss != first.mlm_loss and row.date == first.date
+    assert row.glue_scores == {"rte": 51.0}
+    assert "Resumed from checkpoint-20" in row.conclusion
+    assert "rerun cogito glue" in row.conclusion and "Earlier note: my own note" in row.conclusion
+    again = run_pretrain(args + ["--max_steps", "30", "--resume_from_checkpoint", "latest"])
+    assert "already finished" in again.stdout
+    assert len(read_log(log)) == 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -142,20 +142,25 @@ def log_missing_row(summary_file: Path, model_args, data_args, training_args, ex
     if log.lower() == "none":
         return
     summary = json.loads(summary_file.read_text(encoding="utf-8"))
-    if Path(log).is_file() and f"`{summary['run_id']}`" in Path(log).read_text(encoding="utf-8"):
-        return
-    log_run(Path(log), summary, training_args, data_args, experiment_args)
-    print(f"cogito pretrain: added the finished run's missing row to {log}", file=sys.stderr)
+    if log_run(Path(log), summary, training_args, data_args, experiment_args, overwrite=False) == "added":
+        print(f"cogito pretrain: added the finished run's missing row to {log}", file=sys.stderr)
 
 
 def finished_run(training_args) -> Path | None:
-    """The summary of the run that `--resume_from_checkpoint` points to, when that run has finished."""
+    """The summary of the run that `--resume_from_checkpoint` points to, when that run has finished
+    as long as asked: a larger `--max_steps` (or `--num_train_epochs`) than it reached trains it further."""
     checkpoint = training_args.resume_from_checkpoint
     if checkpoint is None:
         return None
     folder = Path(training_args.output_dir) if training_args.output_dir else Path(checkpoint).parent
-    summary = folder / "cogito_summary.json"
-    return summary if summary.is_file() else None
+    summary_file = folder / "cogito_summary.json"
+    if not summary_file.is_file():
+        return None
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    if training_args.max_steps > 0:
+        return summary_file if summary.get("global_step", 0) >= training_args.max_steps else None
+    epochs = summary.get("metrics", {}).get("epoch")
+    return summary_file if epochs is None or epochs >= training_args.num_train_epochs - 1e-6 else None
 
 
 def log_run(
@@ -164,9 +169,16 @@ def log_run(
     training_args: CogitoTrainingArguments,
     data_args: DataArguments,
     experiment_args: ExperimentArguments,
-) -> Path:
-    """Append a finished run's row to the experiment log (columns of the research log)."""
-    from cogito.hub_cards.log import append_run, format_rank_cell
+    overwrite: bool = True,
+) -> str:
+    """Write a finished run's row to the experiment log (columns of the research log); returns "added"
+    or "updated" (or "kept": the row existed and ``overwrite`` is false).
+
+    A run that already has a row (trained further after it finished) gets that row updated, never a
+    second one: its date stays, and GLUE scores or a hand-written takeaway of the earlier weights are
+    kept and labelled as such.
+    """
+    from cogito.hub_cards.log import format_rank_cell, write_run
     from cogito.training.losses import DEFAULT_FIXED_LOSS_WEIGHT
 
     # config.json as written: a concept encoder's, or a baseline encoder's (no concepts).
@@ -209,8 +221,24 @@ def log_run(
         + eval_note(metrics),
     }
     summary["log_row"] = cells  # kept in the summary: the row to add by hand if the log cannot be written
-    append_run(log_path, cells)
-    return log_path
+    if not overwrite:
+        _, updated = write_run(log_path, cells, merge=lambda existing, new: {})
+        return "kept" if updated else "added"
+    _, updated = write_run(log_path, cells, merge=lambda existing, new: _resumed_row(existing, new, summary))
+    return "updated" if updated else "added"
+
+
+def _resumed_row(existing, cells: dict[str, str], summary: dict[str, Any]) -> dict[str, str]:
+    """The cells a run trained further writes over its earlier row (see `log_run`)."""
+    cells = {name: value for name, value in cells.items() if name not in ("Date", "Key GLUE Scores")}
+    notes = []
+    if existing.glue_evaluated:
+        notes.append("Key GLUE Scores are of the weights before training was resumed; rerun `cogito glue` for these")
+    if existing.conclusion and not existing.conclusion.startswith("Pretrained with cogito pretrain"):
+        notes.append(f"Earlier note: {existing.conclusion}")
+    resumed = f" Resumed from {Path(summary['resumed_from']).name}." if summary.get("resumed_from") else ""
+    cells["Conclusion / Takeaway"] += resumed + "".join(f" {note}." for note in notes)
+    return cells
 
 
 def eval_note(metrics: dict[str, Any]) -> str:
@@ -259,7 +287,8 @@ def run_pretrain(
         # The summary (written by `pretrain`) exists before the log is touched: a log problem never loses the run.
         log_path = Path(experiment_args.experiment_log)
         try:
-            summary["experiment_log"] = str(log_run(log_path, summary, training_args, data_args, experiment_args))
+            summary["experiment_log_row"] = log_run(log_path, summary, training_args, data_args, experiment_args)
+            summary["experiment_log"] = str(log_path)
         except (ValueError, OSError) as error:
             summary["experiment_log_error"] = str(error)
             print(

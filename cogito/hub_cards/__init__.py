@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "parse_log": "cogito.hub_cards.log",
     "read_log": "cogito.hub_cards.log",
     "update_run": "cogito.hub_cards.log",
+    "write_run": "cogito.hub_cards.log",
     "repo_name_for_run": "cogito.hub_cards.naming",
 }
 

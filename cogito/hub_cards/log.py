@@ -11,7 +11,7 @@ a warning, and a GLUE label the task table does not know is kept as written (``g
 bad row never stops the commands that read other rows. ``parse_log(..., strict=True)`` (the
 default of ``parse_log``) raises on the first problem instead.
 
-Writes (:func:`append_run`, :func:`update_run`) touch only the row they add or change, are strict
+Writes (:func:`append_run`, :func:`update_run`, :func:`write_run`) touch only the row they add or change, are strict
 on the cells they write (the whole new row for an append), and replace the file atomically.
 """
 
@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -753,6 +753,34 @@ def _append_run(path: Path, cells: Mapping[str, str]) -> RunRecord:
     records = _checked(new_text, path, table.end + 1, None)  # the new row, validated before touching the file
     atomic_write_text(path, new_text)
     return next(r for r in records if r.line == table.end + 1)
+
+
+def write_run(
+    path: str | os.PathLike[str],
+    cells: Mapping[str, str],
+    merge: Callable[[RunRecord, dict[str, str]], Mapping[str, str]] | None = None,
+) -> tuple[RunRecord, bool]:
+    """The row of a run, written once: appended when the log has no row with the run id of ``cells``,
+    otherwise that row's cells are replaced (``merge(existing record, cells)`` chooses which and how;
+    by default all of ``cells``). Returns the record and whether an existing row was updated.
+
+    Deciding and writing happen under one lock, so a resumed run never adds a second row for itself.
+    """
+    path = Path(path)
+    with _locked(path):
+        if path.exists():
+            text = _read_text(path)
+            problems = _Problems(str(path), strict=False)
+            lines, tables, records = _parse(text, problems)
+            if tables:
+                table = tables[-1]
+                named = {table.keys[table.column_index(name)]: value for name, value in cells.items()}
+                run_id = plain_text(named.get("run_id", ""))
+                existing = next((r for r in records if r.run_id == run_id), None)
+                if existing is not None:
+                    updates = dict(merge(existing, dict(cells)) if merge else cells)
+                    return _update_run(path, run_id, updates), True
+        return _append_run(path, cells), False
 
 
 def update_run(path: str | os.PathLike[str], run_id: str, updates: Mapping[str, str]) -> RunRecord:

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback, set_seed
+from transformers import TrainerCallback, TrainerState, set_seed
 from transformers.utils import logging
 
 from cogito._io import DEFAULT_LOG, RUN_FILE, atomic_write_text, git_commit
@@ -392,6 +392,16 @@ def pretrain(
         model = CogitoForMaskedLM.from_pretrained(model_args.model_name_or_path)
     else:
         model = CogitoForMaskedLM(build_model_config(model_args, tokenizer, data_args.max_seq_length))
+    steps_done = (
+        checkpoint_steps(checkpoint, training_args.max_steps, training_args.num_train_epochs)
+        if checkpoint is not None
+        else None
+    )
+    if steps_done is not None:
+        # Killed after the last step (before the final save): the checkpoint holds the final weights.
+        # Trainer.train would take one step past max_steps; only the final save and evaluation remain.
+        logger.warning(f"{checkpoint} holds the last step ({steps_done}): running the final save and evaluation")
+        model = type(model).from_pretrained(checkpoint)
     config = model.config
     if len(tokenizer) > config.vocab_size:
         raise ValueError(
@@ -505,13 +515,16 @@ def pretrain(
         objective=objective,
         callbacks=[wandb_callback := WandbRunConfigCallback(run_info)],
     )
-    try:
-        train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    except NonFiniteLossError as error:
-        logger.error(str(error))
-        raise
+    if steps_done is not None:
+        trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+        metrics: dict[str, Any] = {}  # train() never ran in this process: no train_* speed figures
+    else:
+        try:
+            metrics = dict(trainer.train(resume_from_checkpoint=checkpoint).metrics)
+        except NonFiniteLossError as error:
+            logger.error(str(error))
+            raise
     trainer.save_model(str(output_dir))  # final weights + config + code files + tokenizer
-    metrics = dict(train_result.metrics)
     metrics.update(trainer.evaluate())
     trainer.save_metrics("all", metrics)
     trainer.save_state()
@@ -531,6 +544,19 @@ def pretrain(
     if trainer.is_world_process_zero():
         _write_json_atomic(output_dir / "cogito_summary.json", summary)
     return summary
+
+
+def checkpoint_steps(checkpoint: str | os.PathLike[str], max_steps: int, num_train_epochs: float) -> int | None:
+    """The checkpoint's global step when it is the run's last one (training is over), else None."""
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    if max_steps > 0:
+        target = max_steps
+    elif state.get("num_train_epochs") == num_train_epochs:  # the same epochs: the same number of steps
+        target = state.get("max_steps", 0)
+    else:
+        return None
+    step = state.get("global_step", 0)
+    return step if target > 0 and step >= target else None
 
 
 def claim_run_folder(root: Path, run_id: str) -> tuple[str, Path]:
