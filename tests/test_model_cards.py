@@ -305,3 +305,31 @@ def test_card_all_renders_every_row_of_a_log_with_sick_paws_and_an_unknown_label
     one = tmp_path / "one"
     assert cli_main(["--experiment_log", str(log), "--run_id", run_ids[0], "--output_dir", str(one)]) == 0
     assert (one / "README.md").read_text() == floors
+
+
+def test_card_all_skips_a_row_it_cannot_make_a_folder_or_card_for_and_says_which(tmp_path, capsys):
+    good = "perceiver_mlm_H512L6C128_20260220_184029"
+    log = tmp_path / "log.md"
+    log.write_text(
+        "| Date | Run ID / Model Type | MLM Loss |\n|---|---|---|\n"
+        f"| 2026-02-21 | `{good}` | 3.57 |\n"
+        "| 2026-02-22 | `../escape` | 3.0 |\n"
+        "| 2026-02-23 | `bert_mlm_H512L6C128_x` | 2.0 |\n",
+        encoding="utf-8",
+    )
+    cards = tmp_path / "cards"
+    assert cli_main(["--experiment_log", str(log), "--all", "--output_dir", str(cards)]) == 0
+    out, err = capsys.readouterr()
+    assert sorted(p.name for p in cards.iterdir()) == [good] and (cards / good / "README.md").is_file()
+    warnings = [line for line in err.splitlines() if line.startswith("cogito card: warning: skipped ")]
+    assert len(warnings) == 2, err
+    assert "line 4, run '../escape': the run id cannot be a folder name" in warnings[0]
+    assert "line 5, run 'bert_mlm_H512L6C128_x'" in warnings[1] and "does not look like" in warnings[1]
+    assert not (tmp_path / "escape").exists()
+
+    only_bad = tmp_path / "bad.md"
+    only_bad.write_text(log.read_text().replace(f"`{good}`", "`a/b`"), encoding="utf-8")
+    assert cli_main(["--experiment_log", str(only_bad), "--all", "--output_dir", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cogito card: error: no card could be made from") and err.count("\n") == 1, err
+    assert not (tmp_path / "none").exists()

@@ -61,8 +61,12 @@ class CardArguments:
             raise ValueError("--model_name_or_path describes one model: use it with --run_id, not --all")
 
 
-def render_cards(args: CardArguments) -> list[tuple[Path, str]]:
-    """(path, card text) for every card `args` asks for; nothing is written."""
+def render_cards(args: CardArguments) -> tuple[list[tuple[Path, str]], list[str]]:
+    """(path, card text) for every card `args` asks for, and the rows `--all` skipped (why, by line).
+
+    Nothing is written. With `--all` a row whose run id cannot be a folder name or whose card cannot
+    be rendered is skipped (the others' cards are still made); with `--run_id` its problem is the error.
+    """
     log = Path(args.experiment_log)
     output = Path(args.output_dir)
     records = read_log(log)
@@ -71,16 +75,26 @@ def render_cards(args: CardArguments) -> list[tuple[Path, str]]:
         extra["mask_token"] = args.mask_token
     options = {"namespace": args.namespace, "revision": args.revision, **extra}
     if args.run_id is not None:
-        targets = [(find_run(records, args.run_id), output / "README.md")]
-    else:
-        if not records:
-            raise ValueError(f"{log} has no runs")
-        for record in records:
-            if not _SAFE_DIR_NAME.fullmatch(record.run_id):
-                raise ValueError(f"run id {record.run_id!r} (line {record.line}) cannot be a directory name")
-        targets = [(r, output / r.run_id / "README.md") for r in records]
-    # Render everything before writing anything: one bad row must not leave half the cards.
-    return [(path, str(render_card(card_data_from_run(record, **options)))) for record, path in targets]
+        record = find_run(records, args.run_id)
+        return [(output / "README.md", str(render_card(card_data_from_run(record, **options))))], []
+    if not records:
+        raise ValueError(f"{log} has no runs")
+    cards, skipped = [], []
+    for record in records:
+        where = f"{log} line {record.line}, run {record.run_id!r}"
+        if not _SAFE_DIR_NAME.fullmatch(record.run_id):
+            skipped.append(f"{where}: the run id cannot be a folder name (letters, digits, '.', '_', '-' only)")
+            continue
+        try:
+            text = str(render_card(card_data_from_run(record, **options)))
+        except ValueError as error:
+            skipped.append(f"{where}: {error}")
+            continue
+        cards.append((output / record.run_id / "README.md", text))
+    if not cards:
+        raise ValueError(f"no card could be made from {log}: " + "; ".join(skipped))
+    # Every card is rendered before any is written: a failure leaves no half-made set.
+    return cards, skipped
 
 
 @cli_command("card")
@@ -93,7 +107,10 @@ def cli_main(argv: list[str]) -> int:
         description="Write Hugging Face model cards for runs of the experiment log.",
         aliases=ALIASES,
     )
-    for path, text in render_cards(args):
+    cards, skipped = render_cards(args)
+    for reason in skipped:
+        print(f"cogito card: warning: skipped {reason}", file=sys.stderr)
+    for path, text in cards:
         atomic_write_text(path, text)
         print(path)
     return 0
