@@ -20,6 +20,7 @@ from cogito.hub_cards.log import (
     parse_log,
     read_log,
     update_run,
+    write_run,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -300,6 +301,29 @@ def test_update_keeps_crlf_line_endings(tmp_path):
     path.write_bytes(text.encode())
     update_run(path, "r2", {"MLM Loss": "2.5"})
     assert path.read_bytes() == text.replace("| r2 | -- |", "| r2 | 2.5 |").encode()
+
+
+def test_write_run_appends_a_new_run_and_updates_an_existing_one_in_place(log_copy):
+    before = log_copy.read_text(encoding="utf-8")
+    record, updated = write_run(log_copy, {"Run ID / Model Type": f"`{NEW_RUN}`", "MLM Loss": "4.0"})
+    assert not updated and record.mlm_loss == 4.0
+    after_append = log_copy.read_text(encoding="utf-8")
+    record, updated = write_run(log_copy, {"Run ID / Model Type": f"`{NEW_RUN}`", "MLM Loss": "3.5"})
+    assert updated and record.mlm_loss == 3.5
+    assert [r.run_id for r in read_log(log_copy)].count(NEW_RUN) == 1
+    assert log_copy.read_text(encoding="utf-8") == after_append.replace("| 4.0 |", "| 3.5 |")
+
+    # A research row (not in the last table's tail) is updated where it is; merge chooses the cells.
+    seen = {}
+
+    def keep_the_loss(existing, cells):
+        seen["loss"] = existing.mlm_loss
+        return {name: value for name, value in cells.items() if name != "MLM Loss"}
+
+    cells = {"Run ID": RUN_IDS[0], "MLM Loss": "9.9", "Machine": "here"}
+    record, updated = write_run(log_copy, cells, merge=keep_the_loss)
+    assert updated and record.machine == "here" and record.mlm_loss == seen["loss"] != 9.9
+    assert len(read_log(log_copy)) == len(parse_log(before, strict=False)) + 1
 
 
 def test_update_of_an_unknown_run_lists_close_matches(log_copy):
