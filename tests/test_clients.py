@@ -406,7 +406,7 @@ def test_cogito_export_writes_an_onnx_graph_that_matches_torch(mlm_folder, tmp_p
     from cogito.cli.export import cli_main
 
     out = tmp_path / "model.onnx"
-    assert cli_main(["--folder", str(mlm_folder), "--out", str(out), "--head", "encoder"]) == 0
+    assert cli_main(["--model_name_or_path", str(mlm_folder), "--output_file", str(out), "--head", "encoder"]) == 0
     printed = capsys.readouterr().out
     assert out.is_file() and "padded max |onnx - torch|" in printed, printed
     assert cli_main(["--folder", str(mlm_folder), "--out", str(out), "--head", "pooler"]) == 2

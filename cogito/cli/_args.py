@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from transformers import HfArgumentParser
@@ -66,6 +68,46 @@ def parse(
     if unknown:
         raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
     return tuple(parsed)
+
+
+def check_output_dir(flag: str, value: str | None) -> None:
+    """Refuse an output folder that is an existing file, before any work is done."""
+    if value is not None and Path(value).exists() and not Path(value).is_dir():
+        raise ValueError(f"{flag} {value} is a file, not a folder: choose another path")
+
+
+def check_output_file(flag: str, value: str) -> None:
+    """Refuse an output file that is an existing folder, before any work is done."""
+    if Path(value).is_dir():
+        raise ValueError(f"{flag} {value} is a folder: give the path of the file to write")
+
+
+# A Hub repo id: `name` or `namespace/name` (what huggingface_hub accepts).
+_HUB_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}")
+
+
+def check_model_source(flag: str, value: str, needs: str = "config.json") -> None:
+    """Refuse, naming the flag, a model source no loader could use: a path that is not there, a file,
+    a folder without `needs`, or a Hub id while the Hub is offline with no cached copy.
+
+    (transformers would say "Repo id must be in the form ..." for a missing local path.)
+    """
+    path = Path(value).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{flag} {value} is a file: give a saved model folder or a Hub model id")
+        if not (path / needs).is_file():
+            raise ValueError(f"{flag} {value} has no {needs}: is it a saved model folder?")
+        return
+    if value.startswith(("/", ".", "~")) or not _HUB_ID.fullmatch(value):
+        raise ValueError(f"{flag} {value}: no such folder (nor a Hub model id such as namespace/name)")
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(value, needs), str):
+        raise ValueError(
+            f"{flag} {value}: no such folder here, and the Hub is offline (HF_HUB_OFFLINE=1) with no cached "
+            "copy of it: give a local folder, or download it while online"
+        )
 
 
 def user_error_line(command: str, error: BaseException) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cogito._io import DEFAULT_LOG, atomic_write_text
-from cogito.cli._args import cli_command, parse
+from cogito.cli._args import check_output_dir, cli_command, parse
 from cogito.hub_cards.card import DEFAULT_NAMESPACE, card_data_from_run, render_card
 from cogito.hub_cards.folder import model_dir_details
 from cogito.hub_cards.log import find_run, read_log
@@ -107,6 +107,7 @@ def cli_main(argv: list[str]) -> int:
         description="Write Hugging Face model cards for runs of the experiment log.",
         aliases=ALIASES,
     )
+    check_output_dir("--output_dir", args.output_dir)
     cards, skipped = render_cards(args)
     for reason in skipped:
         print(f"cogito card: warning: skipped {reason}", file=sys.stderr)

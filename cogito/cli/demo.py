@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cogito._io import atomic_write_text
 from cogito._wandb import setup_wandb
-from cogito.cli._args import cli_command, parse
+from cogito.cli._args import check_output_dir, cli_command, parse
 from cogito.configuration_cogito import DECODER_TYPES
 from cogito.training.losses import LOSS_WEIGHTINGS
 from cogito.training.objectives import OBJECTIVES
@@ -349,9 +350,10 @@ def run_demo(args: DemoArguments) -> dict[str, Any]:
 @cli_command("demo")
 def cli_main(argv: list[str]) -> int:
     (args,) = parse("demo", [DemoArguments], argv, description=__doc__.split("\n\n")[1], aliases=ALIASES)
+    check_output_dir("--output_dir", args.output_dir)
     summary = run_demo(args)
     path = Path(args.output_dir) / "demo_summary.json"
-    path.write_text(json.dumps(summary, indent=2))
+    atomic_write_text(path, json.dumps(summary, indent=2))
     print("\n=== summary ===")
     print(json.dumps(summary, indent=2))
     print(f"(also written to {path})")

@@ -1,4 +1,5 @@
-"""``cogito export --folder FOLDER --out OUT.onnx``: write an ONNX graph of a saved folder and check it against torch.
+"""``cogito export --model_name_or_path FOLDER --output_file OUT.onnx``: an ONNX graph of a saved folder,
+checked against torch.
 
 Batch and sequence length are dynamic; the graph's onnxruntime outputs are compared with torch's
 on an unpadded and a padded batch (needs `pip install 'cogito[clients]'`).
@@ -9,14 +10,19 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from cogito.cli._args import cli_command, parse
+from cogito.cli._args import check_output_file, cli_command, parse
 from cogito.hub_cards.export import EXPORT_HEADS, export_onnx
+
+# Earlier releases' spellings, still read.
+ALIASES = {"--folder": "--model_name_or_path", "--out": "--output_file"}
 
 
 @dataclass
 class ExportArguments:
-    folder: str = field(metadata={"help": "a saved Cogito folder (save_pretrained, cogito convert, a run's model)"})
-    out: str = field(metadata={"help": "the ONNX file to write"})
+    model_name_or_path: str = field(
+        metadata={"help": "a saved Cogito folder (save_pretrained, cogito convert, a run's model)"}
+    )
+    output_file: str = field(metadata={"help": "the ONNX file to write"})
     head: str = field(
         default="masked-lm",
         metadata={"help": f"what the graph computes: {' | '.join(EXPORT_HEADS)}", "choices": list(EXPORT_HEADS)},
@@ -25,10 +31,11 @@ class ExportArguments:
 
 @cli_command("export")
 def cli_main(argv: list[str]) -> int:
-    (args,) = parse("export", [ExportArguments], argv, description=__doc__.split("\n\n")[0])
-    differences = export_onnx(args.folder, args.out, head=args.head)
+    (args,) = parse("export", [ExportArguments], argv, description=__doc__.split("\n\n")[0], aliases=ALIASES)
+    check_output_file("--output_file", args.output_file)
+    differences = export_onnx(args.model_name_or_path, args.output_file, head=args.head)
     checks = ", ".join(f"{name} max |onnx - torch| {value:.2e}" for name, value in differences.items())
-    print(f"wrote {args.out} ({checks})")
+    print(f"wrote {args.output_file} ({checks})")
     return 0
 
 

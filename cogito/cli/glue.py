@@ -18,7 +18,7 @@ from typing import Any
 from transformers.utils import logging
 
 from cogito._io import RUN_FILE
-from cogito.cli._args import cli_command, parse
+from cogito.cli._args import check_model_source, check_output_dir, cli_command, parse
 from cogito.evaluation.glue.run import GlueArguments, run_glue
 from cogito.evaluation.glue.tasks import GLUE_METRICS, TASKS
 from cogito.hub_cards.log import find_run, format_glue_cell, known_task_key, read_log, update_run
@@ -158,7 +158,10 @@ def parse_args(argv: list[str] | None) -> tuple[GlueArguments, GlueLogArguments]
 
 @cli_command("glue")
 def cli_main(argv: list[str]) -> int:
-    summary = run_glue_and_log(*parse_args(argv))
+    args, log_args = parse_args(argv)
+    check_model_source("--model_name_or_path", args.model_name_or_path)
+    check_output_dir("--output_dir", args.output_dir)
+    summary = run_glue_and_log(args, log_args)
     print("\n".join(summary["scores_and_floors"]))  # the readable view; the JSON follows
     print(json.dumps(summary, indent=2))
     return 0

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cogito.cli._args import cli_command, parse
+from cogito.cli._args import check_model_source, check_output_dir, cli_command, parse
 from cogito.training.pretrain import (
     DataArguments,
     ExperimentArguments,
@@ -79,12 +79,7 @@ def check_run_arguments(model_args, data_args, training_args, experiment_args) -
         )
     if not training_args.num_train_epochs > 0:
         raise ValueError(f"--num_train_epochs must be > 0, got {training_args.num_train_epochs}")
-    if (
-        training_args.output_dir is not None
-        and Path(training_args.output_dir).exists()
-        and not Path(training_args.output_dir).is_dir()
-    ):
-        raise ValueError(f"--output_dir {training_args.output_dir} is a file, not a folder: choose another path")
+    check_output_dir("--output_dir", training_args.output_dir)
     log = experiment_args.experiment_log
     if log.lower() != "none" and Path(log).is_dir():
         raise ValueError(f"--experiment_log {log} is a folder: give the path of a Markdown file (or none)")
@@ -341,7 +336,12 @@ def cli_main(argv: list[str]) -> int:
         print(json.dumps(resolved, indent=2, default=str))
         return 0
     parsed = parse_args(argv)
-    training_args = parsed[2]
+    model_args, training_args = parsed[0], parsed[2]
+    # Checked for a real run only: --dry-run validates a recipe on a machine without its Hub files.
+    if model_args.model_name_or_path is not None:
+        check_model_source("--model_name_or_path", model_args.model_name_or_path)
+    if model_args.tokenizer_name is not None:
+        check_model_source("--tokenizer_name", model_args.tokenizer_name, needs="tokenizer_config.json")
     if training_args.hub_token:
         # Handed to huggingface_hub through the environment, so the Trainer never saves it in the run
         # folder (training_args.bin) or passes it to loggers.

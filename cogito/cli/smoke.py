@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from cogito import CogitoConfig, CogitoForMaskedLM
-from cogito.cli._args import cli_command, parse
+from cogito.cli._args import check_output_dir, cli_command, parse
 from cogito.hub_cards.verify import verify_folder
 from cogito.modeling_cogito import IGNORE_INDEX
 
@@ -120,6 +120,7 @@ class SmokeArguments:
 @cli_command("smoke")
 def cli_main(argv: list[str]) -> int:
     (args,) = parse("smoke", [SmokeArguments], argv, description=__doc__.split("\n\n")[1])
+    check_output_dir("--output_dir", args.output_dir)
     summary = run_smoke(Path(args.output_dir), steps=args.steps, seed=args.seed)
     print(json.dumps(summary, indent=2))
     return 0

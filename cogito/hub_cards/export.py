@@ -3,7 +3,8 @@
 `export_onnx(folder, out)` traces the folder's masked-LM (`head="masked-lm"`: logits `(B, N, V)`)
 or encoder (`head="encoder"`: concept states `(B, C, H)`) with `torch.onnx.export` (the dynamo
 exporter), batch and length dynamic, then runs the graph in onnxruntime on an unpadded and a
-padded batch and compares with torch. `cogito export --folder FOLDER --out OUT.onnx` is its command line.
+padded batch and compares with torch. `cogito export --model_name_or_path FOLDER --output_file OUT.onnx`
+is its command line.
 """
 
 from __future__ import annotations
