@@ -51,6 +51,10 @@ PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_class
 # Upper bound of `concept_num`: the (C, C) concept self-attention and the (C, N) cross-attention
 # grow with C; beyond this a value is a typo (10**9), not an experiment.
 MAX_CONCEPT_NUM = 16384
+# Far above any real tokenizer (the largest are ~256k) and label set; a larger value is a typo that
+# would allocate gigabytes (or, for num_labels, build a label dict of that size) before failing.
+MAX_VOCAB_SIZE = 1 << 22
+MAX_NUM_LABELS = 100_000
 # Fields a saved `config.json` must spell out, since each changes the network or its outputs and a
 # silent default would load a different model. `save_pretrained` writes all of them. Not listed:
 # dropouts, init choices and ranges (no effect on a loaded model's outputs) and the
@@ -297,6 +301,12 @@ class CogitoConfig(PretrainedConfig):
         if "num_concepts" in kwargs:
             concept_num = kwargs.pop("num_concepts")
         kwargs.setdefault("auto_map", dict(DEFAULT_AUTO_MAP))
+        if "num_labels" in kwargs:  # checked first: PretrainedConfig builds a label dict of this size
+            num_labels = kwargs["num_labels"]
+            if isinstance(num_labels, bool) or not isinstance(num_labels, int) or not 1 <= num_labels <= MAX_NUM_LABELS:
+                raise ValueError(
+                    f"CogitoConfig.num_labels must be a positive integer of at most {MAX_NUM_LABELS}, got {num_labels!r}"
+                )
 
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
@@ -379,6 +389,8 @@ class CogitoConfig(PretrainedConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"CogitoConfig.{name} must be a positive integer, got {value!r}")
+        if self.vocab_size > MAX_VOCAB_SIZE:
+            raise ValueError(f"CogitoConfig.vocab_size must be at most {MAX_VOCAB_SIZE}, got {self.vocab_size!r}")
         if self.concept_num > MAX_CONCEPT_NUM:
             raise ValueError(f"CogitoConfig.concept_num must be at most {MAX_CONCEPT_NUM}, got {self.concept_num!r}")
         if self.hidden_size % self.num_attention_heads:
@@ -442,7 +454,7 @@ class CogitoConfig(PretrainedConfig):
             )
         if self.num_labels < 1:
             raise ValueError(f"CogitoConfig.num_labels must be a positive integer, got {self.num_labels!r}")
-        for name in ("use_bixt", "embedding_norm", "cross_attention_key_norm", "decoder_output_norm"):
+        for name in ("use_bixt", "embedding_norm", "cross_attention_key_norm", "decoder_output_norm", "tie_word_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"CogitoConfig.{name} must be True or False, got {getattr(self, name)!r}")
         if self.decoder_type == "perceiver_posonly" and self.decoder_query_positions != "own":
