@@ -303,9 +303,14 @@ class CogitoConfig(PretrainedConfig):
         kwargs.setdefault("auto_map", dict(DEFAULT_AUTO_MAP))
         if "num_labels" in kwargs:  # checked first: PretrainedConfig builds a label dict of this size
             num_labels = kwargs["num_labels"]
-            if isinstance(num_labels, bool) or not isinstance(num_labels, int) or not 1 <= num_labels <= MAX_NUM_LABELS:
+            if (
+                isinstance(num_labels, bool)
+                or not isinstance(num_labels, int)
+                or not 1 <= num_labels <= MAX_NUM_LABELS
+            ):
                 raise ValueError(
-                    f"CogitoConfig.num_labels must be a positive integer of at most {MAX_NUM_LABELS}, got {num_labels!r}"
+                    f"CogitoConfig.num_labels must be a positive integer of at most {MAX_NUM_LABELS}, "
+                    f"got {num_labels!r}"
                 )
 
         self.vocab_size = vocab_size
@@ -454,7 +459,13 @@ class CogitoConfig(PretrainedConfig):
             )
         if self.num_labels < 1:
             raise ValueError(f"CogitoConfig.num_labels must be a positive integer, got {self.num_labels!r}")
-        for name in ("use_bixt", "embedding_norm", "cross_attention_key_norm", "decoder_output_norm", "tie_word_embeddings"):
+        for name in (
+            "use_bixt",
+            "embedding_norm",
+            "cross_attention_key_norm",
+            "decoder_output_norm",
+            "tie_word_embeddings",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"CogitoConfig.{name} must be True or False, got {getattr(self, name)!r}")
         if self.decoder_type == "perceiver_posonly" and self.decoder_query_positions != "own":
