@@ -506,6 +506,12 @@ class CogitoLMHead(nn.Module):
         return self.projection(hidden_states)
 
 
+def _listed(keys: list[str]) -> str:
+    """`n (k1, k2, ... and m more)` for an error message."""
+    shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+    return f"{len(keys)} ({shown})"
+
+
 class CogitoPreTrainedModel(PreTrainedModel):
     config_class = CogitoConfig
     # Only the masked-LM head normalises its loss by `num_items_in_batch` (gradient accumulation);
@@ -534,14 +540,33 @@ class CogitoPreTrainedModel(PreTrainedModel):
             **kwargs,
         )
         prefix = cls.base_model_prefix + "."
+        missing = set(info["missing_keys"])
         encoder_owned = isinstance(model, CogitoModel)
-        missing = [key for key in info["missing_keys"] if encoder_owned or key.startswith(prefix)]
-        if missing:
-            shown = ", ".join(sorted(missing)[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        lost = sorted(key for key in missing if encoder_owned or key.startswith(prefix))
+        if lost:
             raise ValueError(
-                f"the checkpoint lacks {len(missing)} encoder weight(s) of {cls.__name__} ({shown}): it does not hold "
+                f"the checkpoint lacks {_listed(lost)} encoder weight(s) of {cls.__name__}: it does not hold "
                 "a Cogito encoder of this configuration"
             )
+        if missing and cls.__name__ in (model.config.architectures or []):
+            raise ValueError(
+                f"the checkpoint was saved from {cls.__name__} but lacks {_listed(sorted(missing))} of its weights: "
+                "it is incomplete or of another configuration"
+            )
+        # A head (decoder, lm_head, classifier, pooler) is either in the checkpoint or new, never half of each.
+        groups: dict[str, list[str]] = {}
+        owners: dict[int, str] = {}
+        for key, tensor in model.state_dict().items():
+            owner = owners.setdefault(tensor.data_ptr(), key)
+            if owner == key and not key.startswith(prefix):  # a weight tied to the encoder belongs to it
+                groups.setdefault(key.split(".", 1)[0], []).append(key)
+        for group, keys in groups.items():
+            absent = sorted(key for key in keys if key in missing)
+            if 0 < len(absent) < len(keys):
+                raise ValueError(
+                    f"the checkpoint holds part of {cls.__name__}.{group} but lacks {_listed(absent)}: "
+                    "it is incomplete or of another configuration"
+                )
         return (model, info) if want_info else model
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:

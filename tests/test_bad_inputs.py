@@ -6,6 +6,7 @@ Layers: config values, loading a checkpoint, the forward pass, and each command 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -86,7 +87,7 @@ def test_weights_of_another_model_are_refused_naming_the_missing_encoder_weights
     (folder / "model.safetensors").unlink()
     # A BERT-style state dict: nothing a Cogito encoder can use.
     save_file({"bert.embeddings.word_embeddings.weight": torch.zeros(VOCAB, 32)}, folder / "model.safetensors")
-    with pytest.raises(ValueError, match=r"lacks \d+ encoder weight\(s\) of CogitoForMaskedLM \(cogito\."):
+    with pytest.raises(ValueError, match=r"lacks \d+ \(cogito\..*\) encoder weight\(s\) of CogitoForMaskedLM"):
         CogitoForMaskedLM.from_pretrained(folder)
     with pytest.raises(ValueError, match="encoder weight"):
         CogitoModel.from_pretrained(folder)
@@ -96,6 +97,35 @@ def test_only_the_new_head_may_be_missing(tmp_path):
     folder = _saved(tmp_path)
     model, info = CogitoForSequenceClassification.from_pretrained(folder, num_labels=2, output_loading_info=True)
     assert info["missing_keys"] and all(not key.startswith("cogito.") for key in info["missing_keys"])
+    # An encoder-only checkpoint gives a masked-LM model a whole new head (its projection is tied).
+    encoder = tmp_path / "encoder"
+    CogitoModel.from_pretrained(folder).save_pretrained(encoder)
+    mlm, info = CogitoForMaskedLM.from_pretrained(encoder, output_loading_info=True)
+    assert {key.split(".")[0] for key in info["missing_keys"]} == {"decoder", "lm_head"}
+
+
+def _drop_weights(folder, prefix):
+    from safetensors.torch import load_file
+
+    weights = load_file(folder / "model.safetensors")
+    dropped = sorted(key for key in weights if key.startswith(prefix))
+    save_file({k: v for k, v in weights.items() if k not in dropped}, folder / "model.safetensors")
+    return dropped
+
+
+def test_a_checkpoint_missing_weights_of_its_own_class_is_refused_naming_them(tmp_path):
+    folder = _saved(tmp_path)
+    dropped = _drop_weights(folder, "decoder.")  # the whole decoder: a head of another model would be new
+    assert dropped
+    with pytest.raises(ValueError, match=rf"saved from CogitoForMaskedLM but lacks {len(dropped)} \(decoder\."):
+        CogitoForMaskedLM.from_pretrained(folder)
+
+
+def test_a_half_present_head_is_refused_naming_what_it_lacks(tmp_path):
+    folder = _saved(tmp_path, lambda config: config.update(architectures=["SomethingElse"]))
+    (dropped,) = _drop_weights(folder, "lm_head.dense.weight")
+    with pytest.raises(ValueError, match=f"holds part of CogitoForMaskedLM.lm_head but lacks 1 \\({dropped}\\)"):
+        CogitoForMaskedLM.from_pretrained(folder)
 
 
 # ---- forward: (description, make keyword arguments from a valid (2, 6) batch, exception, message)
@@ -190,6 +220,30 @@ def _files(tmp):
     (bert / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
     (bert / "vocab.txt").write_text("[PAD]\n[UNK]\nword\n")
     (tmp / "emptydir").mkdir()
+    custom = tmp / "custom"  # a non-Cogito model with code of its own: never run without the opt-in
+    custom.mkdir()
+    auto_map = {"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}
+    (custom / "config.json").write_text(json.dumps({"model_type": "mystery", "auto_map": auto_map}))
+    for name in ("configuration_x.py", "modeling_x.py"):
+        (custom / name).write_text(f"open({str(tmp / 'code_ran')!r}, 'w').close()\n")
+    # A run killed before its first checkpoint: only its run file (concept_num 8, orthogonality).
+    oldrun = tmp / "oldrun"
+    oldrun.mkdir()
+    (oldrun / "cogito_run.json").write_text(json.dumps(_run_record()))
+
+
+def _run_record():
+    from cogito.training.pretrain import DataArguments, ModelArguments
+
+    model, data = ModelArguments(concept_num=8), DataArguments(max_seq_length=64)
+    return {
+        "run_id": "old_run",
+        "concept_losses": "orthogonality",
+        "loss_weighting": "fixed",
+        "loss_weight": 0.1,
+        "model": dataclasses.asdict(model),
+        "data": dataclasses.asdict(data),
+    }
 
 
 BAD_COMMANDS = [
@@ -201,6 +255,22 @@ BAD_COMMANDS = [
     ("pretrain", ["--train_file", "{tmp}/missing.txt"], "missing.txt"),
     ("pretrain", ["--train_file", "{tmp}/ok.txt", "--validation_file", "{tmp}/binary.txt"], "--validation_file"),
     ("pretrain", ["--output_dir", "{tmp}/a_file"], "a_file is a file, not a folder"),
+    ("pretrain", ["--output_dir", "{tmp}/bert"], "{tmp}/bert' already holds files and is not a Cogito run to resume"),
+    (
+        "pretrain",
+        ["--output_dir", "{tmp}/oldrun", "--resume_from_checkpoint", "latest", "--concept_num", "16"],
+        "resuming run 'old_run' with different settings: --concept_num 16 (the run used 8)",
+    ),
+    (
+        "pretrain",
+        ["--output_dir", "{tmp}/oldrun", "--resume_from_checkpoint", "latest", "--max_seq_length", "128"],
+        "--max_seq_length 128 (the run used 64)",
+    ),
+    (
+        "pretrain",
+        ["--output_dir", "{tmp}/oldrun", "--resume_from_checkpoint", "latest", "--concept_losses", "vicreg"],
+        "--concept_losses 'vicreg' (the run used 'orthogonality')",
+    ),
     ("pretrain", ["--learning_rate=-1e-4"], "--learning_rate must be >= 0, got -0.0001"),
     ("pretrain", ["--learning_rate", "nan"], "--learning_rate must be >= 0, got nan"),
     ("pretrain", ["--max_steps", "0"], "--max_steps must be a positive number of steps"),
@@ -232,6 +302,12 @@ BAD_COMMANDS = [
         ["--model_name_or_path", "{tmp}/bert", "--text_file", "{tmp}/ok.txt", "--output_dir", "{tmp}/a_file"],
         "--output_dir {tmp}/a_file is a file, not a folder",
     ),
+    (
+        "analyze",
+        ["--model_name_or_path", "{tmp}/custom", "--text_file", "{tmp}/ok.txt"],
+        "{tmp}/custom is a 'mystery' model that ships its own Python code (AutoConfig, AutoModel); pass "
+        "--trust_remote_code true to run it",
+    ),
     ("glue", ["--model_name_or_path", "m", "--output_dir", "{tmp}", "--heads", "cls"], "unknown head 'cls'"),
     (
         "glue",
@@ -249,7 +325,9 @@ BAD_COMMANDS = [
     ("demo", ["--objective", "bogus"], "--objective must be one of mlm, mdlm, tsdae; got 'bogus'"),
     ("demo", ["--max_steps", "0"], "--max_steps must be >= 1"),
     ("demo", ["--output_dir", "{tmp}/a_file"], "--output_dir {tmp}/a_file is a file, not a folder"),
-    ("smoke", ["--steps", "0"], "--steps must be at least 1, got 0"),
+    ("smoke", ["--steps", "0"], "--steps must be between 1 and 100000, got 0"),
+    ("smoke", ["--steps", "1000000000"], "--steps must be between 1 and 100000, got 1000000000"),
+    ("smoke", ["--output_dir", "{tmp}/bert"], "{tmp}/bert' already holds files that are not from `cogito smoke`"),
     ("smoke", ["--output_dir", "{tmp}/a_file"], "--output_dir {tmp}/a_file is a file, not a folder"),
     ("convert", ["{tmp}/nope", "{tmp}/out"], "{tmp}/nope is neither a local folder nor a downloadable Hub repo"),
     ("convert", ["{tmp}/emptydir", "{tmp}/out"], "emptydir has no config.json"),
@@ -259,6 +337,11 @@ BAD_COMMANDS = [
     ("export", ["--model_name_or_path", "{tmp}/emptydir", "--output_file", "{tmp}/m.onnx"], "no config.json"),
     ("export", ["--model_name_or_path", "{tmp}/bert", "--output_file", "{tmp}/emptydir"], "emptydir is a folder"),
     ("export", ["--model_name_or_path", "{tmp}/bert", "--output_file", "{tmp}/m.onnx", "--head", "pooler"], "pooler"),
+    (
+        "export",
+        ["--model_name_or_path", "{tmp}/custom", "--output_file", "{tmp}/m.onnx"],
+        "'mystery' model that ships its own Python code",
+    ),
 ]
 
 
@@ -273,6 +356,21 @@ def test_bad_command_line_ends_with_one_line_and_exit_code_2(command, args, mess
     assert message.replace("{tmp}", str(tmp_path)) in errors[0], err
     assert "Traceback" not in out + err
     assert not (tmp_path / "run").exists()  # refused before anything was written
+    assert sorted(p.name for p in (tmp_path / "oldrun").iterdir()) == ["cogito_run.json"]
+    assert not (tmp_path / "code_ran").exists()  # no model folder's own code ran
+    assert json.loads((tmp_path / "oldrun" / "cogito_run.json").read_text()) == _run_record()
+
+
+def test_resume_takes_the_runs_settings_for_flags_left_at_their_default():
+    from cogito.training.pretrain import DataArguments, ModelArguments, check_resume_matches
+    from cogito.training.trainer import CogitoTrainingArguments
+
+    model, data = ModelArguments(), DataArguments(max_train_samples=100)
+    training = CogitoTrainingArguments(output_dir="unused", report_to="none", use_cpu=True)
+    check_resume_matches(_run_record(), model, data, training)
+    assert model.concept_num == 8 and data.max_seq_length == 64  # adopted from the run
+    assert data.max_train_samples == 100  # how much data is read may change on resume
+    assert (training.concept_losses, training.loss_weighting, training.loss_weight) == ("orthogonality", "fixed", 0.1)
 
 
 def test_dry_run_never_prints_the_hub_token(capsys):

@@ -36,6 +36,9 @@ def test_smoke_command_trains_saves_reloads_and_fills_a_mask(tmp_path, capsys):
     assert len(predictions) == 3
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert (tmp_path / "out" / "tokenizer.json").exists()
+    # Its own folder may be rewritten by a second smoke test (someone else's model folder may not).
+    assert main(["smoke", "--output_dir", str(tmp_path / "out"), "--steps", "2"]) == 0
+    assert json.loads((tmp_path / "out" / "smoke_summary.json").read_text())["output_dir"] == str(tmp_path / "out")
 
 
 # Every sub-command, a few bad invocations: exit code 2, one line `cogito <command>: error: ...`
@@ -64,7 +67,7 @@ BAD_INVOCATIONS = [
         ["--output_dir", "{tmp}", "--objective", "bert"],
         "--objective must be one of mlm, mdlm, tsdae; got 'bert'",
     ),
-    ("smoke", ["--steps", "0"], "--steps must be at least 1, got 0"),
+    ("smoke", ["--steps", "0"], "--steps must be between 1 and 100000, got 0"),
     ("smoke", ["--seed", "x"], "invalid int value: 'x'"),
 ]
 

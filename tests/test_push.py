@@ -299,8 +299,11 @@ def test_broken_model_code_fails_verification_and_nothing_is_uploaded(run_dir, l
     with open(copy / "modeling_cogito.py", "a") as handle:
         handle.write('\nraise RuntimeError("broken on purpose")\n')
     hub = FakeHub()
-    with pytest.raises(VerificationError, match="(?s)does not load without the cogito package.*broken on purpose"):
+    # Code that is not this cogito's own is neither run nor published without the opt-in.
+    with pytest.raises(ValueError, match="modeling_cogito.py differs from this cogito's own"):
         push(copy, log=log_path, namespace="alice", output=tmp_path / "out", api=hub)
+    with pytest.raises(VerificationError, match="(?s)does not load without the cogito package.*broken on purpose"):
+        push(copy, log=log_path, namespace="alice", output=tmp_path / "out", api=hub, trust_remote_code=True)
     assert "create_repo" not in hub.names and "upload_folder" not in hub.names
     assert not (tmp_path / "out").exists()
     assert not any(p.name.startswith(".out.staging-") for p in tmp_path.iterdir())

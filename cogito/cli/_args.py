@@ -110,6 +110,27 @@ def check_model_source(flag: str, value: str, needs: str = "config.json") -> Non
         )
 
 
+def check_folder_code(flag: str, value: str, trust_remote_code: bool) -> None:
+    """Refuse a local non-Cogito folder whose config.json points at Python code of its own (auto_map),
+    unless `--trust_remote_code` allows running it. (A Cogito folder loads with Cogito's classes.)"""
+    config_file = Path(value).expanduser() / "config.json"
+    if trust_remote_code or not config_file.is_file():
+        return
+    import json
+
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{flag} {value}: config.json is not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{flag} {value}: config.json is not a JSON object")
+    if config.get("auto_map") and config.get("model_type") != "cogito":
+        raise ValueError(
+            f"{flag} {value} is a {config.get('model_type')!r} model that ships its own Python code "
+            f"({', '.join(sorted(config['auto_map']))}); pass --trust_remote_code true to run it"
+        )
+
+
 def user_error_line(command: str, error: BaseException) -> str:
     """`cogito <command>: error: <message>` on one line."""
     message = " ".join(str(error).split()) if not isinstance(error, OSError) or not error.filename else None

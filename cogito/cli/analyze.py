@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cogito._io import TOKENIZER_FILES, has_tokenizer_files
-from cogito.cli._args import check_model_source, check_output_dir, cli_command, parse
+from cogito.cli._args import check_folder_code, check_model_source, check_output_dir, cli_command, parse
 from cogito.evaluation.geometry import grade_geometry
 from cogito.evaluation.report import (
     REPORT_JSON,
@@ -74,6 +74,7 @@ def analyze(args: AnalyzeArguments) -> dict[str, float]:
         raise ValueError(f"--text_file {args.text_file!r} has no non-blank lines")
     check_model_source("--model_name_or_path", args.model_name_or_path)
     check_output_dir("--output_dir", args.output_dir)
+    check_folder_code("--model_name_or_path", args.model_name_or_path, args.trust_remote_code)
     model_path = Path(args.model_name_or_path)
     if args.tokenizer_name is None and model_path.is_dir() and not has_tokenizer_files(model_path):
         raise ValueError(

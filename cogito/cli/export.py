@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from cogito.cli._args import check_output_file, cli_command, parse
+from cogito.cli._args import check_folder_code, check_output_file, cli_command, parse
 from cogito.hub_cards.export import EXPORT_HEADS, export_onnx
 
 # Earlier releases' spellings, still read.
@@ -27,13 +27,20 @@ class ExportArguments:
         default="masked-lm",
         metadata={"help": f"what the graph computes: {' | '.join(EXPORT_HEADS)}", "choices": list(EXPORT_HEADS)},
     )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Run Python code shipped in the model folder (needed only for non-Cogito custom models)."},
+    )
 
 
 @cli_command("export")
 def cli_main(argv: list[str]) -> int:
     (args,) = parse("export", [ExportArguments], argv, description=__doc__.split("\n\n")[0], aliases=ALIASES)
     check_output_file("--output_file", args.output_file)
-    differences = export_onnx(args.model_name_or_path, args.output_file, head=args.head)
+    check_folder_code("--model_name_or_path", args.model_name_or_path, args.trust_remote_code)
+    differences = export_onnx(
+        args.model_name_or_path, args.output_file, head=args.head, trust_remote_code=args.trust_remote_code
+    )
     checks = ", ".join(f"{name} max |onnx - torch| {value:.2e}" for name, value in differences.items())
     print(f"wrote {args.output_file} ({checks})")
     return 0

@@ -52,6 +52,10 @@ class PushArguments:
     output_dir: str | None = field(
         default=None, metadata={"help": "Write the upload folder here and keep it (a new or empty directory)."}
     )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Verify and publish code files that differ from this cogito's own (review them first)."},
+    )
 
 
 def _size(n: int) -> str:
@@ -105,6 +109,7 @@ def cli_main(argv: list[str]) -> int:
             commit_message=args.commit_message,
             dry_run=args.dry_run,
             output=args.output_dir,
+            trust_remote_code=args.trust_remote_code,
         )
     except OSError as err:
         if isinstance(err, USER_ERRORS):

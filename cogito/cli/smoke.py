@@ -106,6 +106,12 @@ def run_smoke(output_dir: Path, steps: int = 150, seed: int = 0) -> dict:
     }
 
 
+# Written beside the model: marks the folder as the smoke test's own, which a later run may rewrite.
+SUMMARY_FILE = "smoke_summary.json"
+# The smoke test takes seconds at its default; far more steps is a typo, not a smoke test.
+MAX_STEPS = 100_000
+
+
 @dataclass
 class SmokeArguments:
     output_dir: str = field(default="smoke_output", metadata={"help": "Where the model folder is saved."})
@@ -113,15 +119,23 @@ class SmokeArguments:
     seed: int = field(default=0, metadata={"help": "Random seed."})
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"--steps must be at least 1, got {self.steps}")
+        if not 1 <= self.steps <= MAX_STEPS:
+            raise ValueError(f"--steps must be between 1 and {MAX_STEPS}, got {self.steps}")
 
 
 @cli_command("smoke")
 def cli_main(argv: list[str]) -> int:
     (args,) = parse("smoke", [SmokeArguments], argv, description=__doc__.split("\n\n")[1])
     check_output_dir("--output_dir", args.output_dir)
-    summary = run_smoke(Path(args.output_dir), steps=args.steps, seed=args.seed)
+    output_dir = Path(args.output_dir)
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / SUMMARY_FILE).is_file():
+        # Only an earlier smoke test's folder is rewritten: anything else could be someone's model.
+        raise ValueError(
+            f"--output_dir {args.output_dir!r} already holds files that are not from `cogito smoke`: "
+            "choose a new or empty folder"
+        )
+    summary = run_smoke(output_dir, steps=args.steps, seed=args.seed)
+    (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return 0
 

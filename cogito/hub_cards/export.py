@@ -44,11 +44,14 @@ def _parity_batches(vocab_size: int, max_length: int) -> dict[str, tuple[torch.T
     return {"unpadded": (unpadded, torch.ones_like(unpadded)), "padded": (padded, mask)}
 
 
-def export_onnx(folder: str | Path, out: str | Path, head: str = "masked-lm") -> dict[str, float]:
+def export_onnx(
+    folder: str | Path, out: str | Path, head: str = "masked-lm", trust_remote_code: bool = False
+) -> dict[str, float]:
     """Write `out` (an ONNX graph of `folder`'s `head`) and return the max |onnx - torch| per batch.
 
-    Raises `ExportError` when the head is unknown, onnxruntime is missing or the outputs differ
-    by more than `PARITY_TOLERANCE`.
+    A Cogito folder is loaded with Cogito's own classes; Python code shipped in the folder runs
+    only with `trust_remote_code` (a non-Cogito custom model). Raises `ExportError` when the head
+    is unknown, onnxruntime is missing or the outputs differ by more than `PARITY_TOLERANCE`.
     """
     if head not in EXPORT_HEADS:
         raise ExportError(f"head must be one of {', '.join(EXPORT_HEADS)}; got {head!r}")
@@ -64,8 +67,11 @@ def export_onnx(folder: str | Path, out: str | Path, head: str = "masked-lm") ->
         ) from None
     import transformers
 
+    import cogito  # noqa: F401  (registers the Cogito classes: a Cogito folder loads without running its code)
+
     auto_class, field = EXPORT_HEADS[head]
-    model = getattr(transformers, auto_class).from_pretrained(str(folder), trust_remote_code=True).eval()
+    model = getattr(transformers, auto_class).from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    model.eval()
     wrapped = _OneOutput(model, field).eval()
     config = model.config
     batches = _parity_batches(config.vocab_size, config.max_position_embeddings)

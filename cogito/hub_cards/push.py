@@ -314,6 +314,21 @@ def check_model_dir(model_dir: Path) -> tuple[list[str], dict[str, Any]]:
     return files, config
 
 
+def check_code_is_cogitos(model_dir: Path, trust_remote_code: bool = False) -> None:
+    """Refuse a folder whose code files differ from this Cogito's own, unless ``trust_remote_code``:
+    verifying the upload folder runs them, and they are what every user of the repo will run."""
+    if trust_remote_code:
+        return
+    package = Path(__file__).resolve().parents[1]
+    for name in CODE_FILES:
+        if (model_dir / name).read_bytes() != (package / name).read_bytes():
+            raise ValueError(
+                f"{model_dir / name} differs from this cogito's own {name} (cogito/{name}): verifying and "
+                "publishing the folder runs that code. Review it and pass --trust_remote_code true, or re-save "
+                "the model with this cogito (save_pretrained copies its code)"
+            )
+
+
 # --------------------------------------------------------------------------- verification
 
 
@@ -421,11 +436,13 @@ def push(
     output: str | os.PathLike[str] | None = None,
     api: HfApi | None = None,
     verify_timeout: float = VERIFY_TIMEOUT_S,
+    trust_remote_code: bool = False,
 ) -> PushResult:
     """Assemble, verify and (unless ``dry_run``) upload the run in ``model_dir``; see the module doc.
 
     ``api`` defaults to ``HfApi`` with the token from ``HF_TOKEN`` or the stored login. A dry run
-    makes no Hub call at all, so it needs ``namespace`` or ``repo_id``.
+    makes no Hub call at all, so it needs ``namespace`` or ``repo_id``. The folder's code files run
+    (in the verification) only when they are this cogito's own or ``trust_remote_code`` is set.
     """
     model_dir = Path(model_dir)
     output_path = Path(output) if output is not None else None
@@ -439,6 +456,7 @@ def push(
 
     # ---- everything that can be checked locally, before any Hub call
     files, config = check_model_dir(model_dir)
+    check_code_is_cogitos(model_dir, trust_remote_code)
     run_id = run_id or run_id_from_dir(model_dir)
     records = read_log(log)
     run = find_run(records, run_id)

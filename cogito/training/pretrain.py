@@ -307,6 +307,28 @@ def pretrain(
     )
     from cogito.modeling_cogito import CogitoForMaskedLM
 
+    set_seed(training_args.seed)  # before the model is built: --seed fixes the initial weights
+
+    # ---- resume: find the checkpoint and the run it belongs to
+    output_dir = Path(training_args.output_dir) if training_args.output_dir else None
+    checkpoint = training_args.resume_from_checkpoint
+    previous_run: dict[str, Any] = {}
+    if checkpoint is not None:
+        if checkpoint in ("latest", "auto", "true", "True"):
+            if output_dir is None:
+                raise ValueError("--resume_from_checkpoint latest needs --output_dir of the run to resume")
+            checkpoint = latest_complete_checkpoint(output_dir)
+            if checkpoint is None:
+                logger.warning(f"No complete checkpoint in {output_dir}: starting from scratch")
+        elif not (Path(checkpoint) / "trainer_state.json").is_file():
+            raise ValueError(f"--resume_from_checkpoint {checkpoint!r} is not a complete checkpoint folder")
+        if checkpoint is not None:
+            output_dir = output_dir or Path(checkpoint).parent
+        # The run keeps its id even when killed before its first complete checkpoint.
+        run_file = output_dir / RUN_FILE if output_dir is not None else None
+        if run_file is not None and run_file.is_file():
+            previous_run = json.loads(run_file.read_text())
+            check_resume_matches(previous_run, model_args, data_args, training_args)
     if model_args.decoder_type not in DECODER_TYPES:
         raise ValueError(f"--decoder_type must be one of {', '.join(DECODER_TYPES)}; got {model_args.decoder_type!r}")
     check_objective_arguments(data_args, training_args)
@@ -332,28 +354,12 @@ def pretrain(
                 f"{', '.join(changed)} describe a new model; they cannot change the checkpoint "
                 f"--model_name_or_path {model_args.model_name_or_path!r}. Drop them or start a new model."
             )
-    set_seed(training_args.seed)  # before the model is built: --seed fixes the initial weights
-
-    # ---- resume: find the checkpoint and the run it belongs to
-    output_dir = Path(training_args.output_dir) if training_args.output_dir else None
-    checkpoint = training_args.resume_from_checkpoint
-    previous_run: dict[str, Any] = {}
-    if checkpoint is not None:
-        if checkpoint in ("latest", "auto", "true", "True"):
-            if output_dir is None:
-                raise ValueError("--resume_from_checkpoint latest needs --output_dir of the run to resume")
-            checkpoint = latest_complete_checkpoint(output_dir)
-            if checkpoint is None:
-                logger.warning(f"No complete checkpoint in {output_dir}: starting from scratch")
-        elif not (Path(checkpoint) / "trainer_state.json").is_file():
-            raise ValueError(f"--resume_from_checkpoint {checkpoint!r} is not a complete checkpoint folder")
-        if checkpoint is not None:
-            output_dir = output_dir or Path(checkpoint).parent
-        # The run keeps its id even when killed before its first complete checkpoint.
-        run_file = output_dir / RUN_FILE if output_dir is not None else None
-        if run_file is not None and run_file.is_file():
-            previous_run = json.loads(run_file.read_text())
-            check_resume_matches(previous_run, model_args, data_args, training_args)
+    if output_dir is not None and not previous_run and checkpoint is None and _holds_anything(output_dir):
+        # A new run would overwrite another run's weights, checkpoints and summary.
+        raise ValueError(
+            f"--output_dir {str(output_dir)!r} already holds files and is not a Cogito run to resume: "
+            "choose a new or empty folder (or pass --resume_from_checkpoint latest to continue the run in it)"
+        )
 
     # ---- data and tokenizer
     raw = load_text_datasets(
@@ -546,6 +552,10 @@ def pretrain(
     return summary
 
 
+def _holds_anything(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
+
+
 def checkpoint_steps(checkpoint: str | os.PathLike[str], max_steps: int, num_train_epochs: float) -> int | None:
     """The checkpoint's global step when it is the run's last one (training is over), else None."""
     state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
@@ -584,25 +594,42 @@ def check_resume_matches(
     data_args: DataArguments,
     training_args: CogitoTrainingArguments,
 ) -> None:
-    """Refuse, before anything is written, flags that contradict the run being resumed."""
-    differences = []
-    for group, current in (("model", dataclasses.asdict(model_args)), ("data", dataclasses.asdict(data_args))):
+    """Make the arguments of a resumed run its own; refuse, before anything is written, contradictions.
+
+    The run file is the truth: a flag left at its default takes the run's recorded value (the
+    model is rebuilt from them before the checkpoint's weights are loaded), a flag set to another
+    value than the run's is refused. Only how much data is read and how fast may change.
+    """
+    differences, adopted = [], []
+    for group, arguments in (("model", model_args), ("data", data_args)):
+        defaults = {f.name: f.default for f in dataclasses.fields(arguments)}
         for key, value in previous_run.get(group, {}).items():
-            if (
-                key in current
-                and current[key] != value
-                and not key.startswith("max_")
-                and key != "preprocessing_num_workers"
-            ):
-                differences.append(f"--{key} {current[key]!r} (the run used {value!r})")
+            if key not in defaults or key in _RESUME_FREE:
+                continue
+            current = getattr(arguments, key)
+            if current == value:
+                continue
+            if current == defaults[key]:
+                setattr(arguments, key, value)
+                adopted.append(f"--{key} {value!r}")
+            else:
+                differences.append(f"--{key} {current!r} (the run used {value!r})")
+    training_defaults = {f.name: f.default for f in dataclasses.fields(type(training_args))}
     for key in _RESUME_FIXED:
-        if key in previous_run and getattr(training_args, key) != previous_run[key]:
+        if key not in previous_run or getattr(training_args, key) == previous_run[key]:
+            continue
+        if getattr(training_args, key) == training_defaults[key]:
+            setattr(training_args, key, previous_run[key])
+            adopted.append(f"--{key} {previous_run[key]!r}")
+        else:
             differences.append(f"--{key} {getattr(training_args, key)!r} (the run used {previous_run[key]!r})")
     if differences:
         raise ValueError(
             f"resuming run {previous_run.get('run_id')!r} with different settings: {'; '.join(differences)}; "
-            "drop these flags (the checkpoint's settings are kept) or start a new run"
+            "drop these flags (the run's settings are kept) or start a new run"
         )
+    if adopted:
+        logger.warning(f"resuming run {previous_run.get('run_id')!r} with its own settings: {', '.join(adopted)}")
 
 
 def check_objective_arguments(data_args: DataArguments, training_args: CogitoTrainingArguments) -> None:
