@@ -215,6 +215,11 @@ def _files(tmp):
     (tmp / "latin1.txt").write_bytes("café au lait\n".encode("latin-1"))
     (tmp / "a_file").write_text("not a folder")
     (tmp / "ok.txt").write_text("one sentence\nanother one\n")
+    (tmp / "broken.jsonl").write_text('{"text": "fine"}\n{"text": "unclosed\n')
+    (tmp / "lists.jsonl").write_text('{"text": "fine"}\n["a", "list"]\n')
+    (tmp / "broken.json").write_text('[{"text": "a"},\n{"text": "b"\n')
+    (tmp / "fake.parquet").write_text("text\nnot parquet\n")
+    (tmp / "corpus.txt.gz").write_bytes(b"\x1f\x8b")
     bert = tmp / "bert"
     bert.mkdir()
     (bert / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
@@ -255,6 +260,12 @@ BAD_COMMANDS = [
     ("pretrain", ["--train_file", "{tmp}/missing.txt"], "missing.txt"),
     ("pretrain", ["--train_file", "{tmp}/ok.txt", "--validation_file", "{tmp}/binary.txt"], "--validation_file"),
     ("pretrain", ["--output_dir", "{tmp}/a_file"], "a_file is a file, not a folder"),
+    ("pretrain", ["--train_file", "{tmp}/broken.jsonl"], "broken.jsonl line 2 is not a JSON object: Unterminated"),
+    ("pretrain", ["--train_file", "{tmp}/lists.jsonl"], "lists.jsonl line 2 is a JSON list, not an object"),
+    ("pretrain", ["--train_file", "{tmp}/broken.json"], "broken.json is neither JSON Lines nor one JSON document"),
+    ("pretrain", ["--train_file", "{tmp}/fake.parquet"], "fake.parquet is not a Parquet file"),
+    ("pretrain", ["--train_file", "{tmp}/corpus.txt.gz"], "--train_file: Unsupported data file extension '.gz'"),
+    ("pretrain", ["--gradient_accumulation_steps", "0"], "--gradient_accumulation_steps must be a positive integer"),
     ("pretrain", ["--output_dir", "{tmp}/bert"], "{tmp}/bert' already holds files and is not a Cogito run to resume"),
     (
         "pretrain",
@@ -325,6 +336,15 @@ BAD_COMMANDS = [
     ("demo", ["--objective", "bogus"], "--objective must be one of mlm, mdlm, tsdae; got 'bogus'"),
     ("demo", ["--max_steps", "0"], "--max_steps must be >= 1"),
     ("demo", ["--output_dir", "{tmp}/a_file"], "--output_dir {tmp}/a_file is a file, not a folder"),
+    ("demo", ["--output_dir", "{tmp}/run", "--tasks", "nosuch"], "unknown task 'nosuch'; known tasks: cola"),
+    ("demo", ["--output_dir", "{tmp}/run", "--tasks", "sst2"], "--tasks sst2 need --glue_dir"),
+    ("demo", ["--output_dir", "{tmp}/run", "--glue_dir", "{tmp}/nope"], "--glue_dir {tmp}/nope is not a folder"),
+    ("demo", ["--output_dir", "{tmp}/run", "--glue_dir", "{tmp}/emptydir"], "has no GLUE task folder"),
+    ("demo", ["--output_dir", "{tmp}/run", "--namespace", "a/b"], "--namespace 'a/b' is not a Hub user"),
+    ("demo", ["--output_dir", "{tmp}/run", "--analysis_samples", "0"], "--analysis_samples must be >= 1, got 0"),
+    ("demo", ["--output_dir", "{tmp}/run", "--glue_epochs", "nan"], "--glue_epochs must be a finite number > 0"),
+    ("demo", ["--output_dir", "{tmp}/run", "--concept_losses", "variance bogus"], "unknown concept loss 'bogus'"),
+    ("demo", ["--output_dir", "{tmp}/run", "--experiment_log", "{tmp}/emptydir"], "emptydir is a folder"),
     ("smoke", ["--steps", "0"], "--steps must be between 1 and 100000, got 0"),
     ("smoke", ["--steps", "1000000000"], "--steps must be between 1 and 100000, got 1000000000"),
     ("smoke", ["--output_dir", "{tmp}/bert"], "{tmp}/bert' already holds files that are not from `cogito smoke`"),
@@ -334,6 +354,10 @@ BAD_COMMANDS = [
     ("convert", ["{tmp}/bert", "{tmp}/a_file"], "a_file already exists and is not an empty folder"),
     ("generate", ["--model_name_or_path", "{tmp}/bert"], "the following arguments are required: --text"),
     ("generate", ["--model_name_or_path", "{tmp}/nope", "--text", "a [MASK]"], "is not a saved Cogito model"),
+    ("generate", ["--model_name_or_path", "m", "--text", "a [MASK]", "--temperature", "inf"], "finite number >= 0"),
+    ("generate", ["--model_name_or_path", "m", "--text", "a [MASK]", "--temperature", "nan"], "got nan"),
+    ("generate", ["--model_name_or_path", "m", "--text", "a [MASK]", "--steps", "10000000"], "between 1 and 10000"),
+    ("generate", ["--model_name_or_path", "{tmp}/bert", "--text", "a [MASK]"], "is not a saved Cogito model"),
     ("export", ["--model_name_or_path", "{tmp}/emptydir", "--output_file", "{tmp}/m.onnx"], "no config.json"),
     ("export", ["--model_name_or_path", "{tmp}/bert", "--output_file", "{tmp}/emptydir"], "emptydir is a folder"),
     ("export", ["--model_name_or_path", "{tmp}/bert", "--output_file", "{tmp}/m.onnx", "--head", "pooler"], "pooler"),
@@ -380,6 +404,22 @@ def test_dry_run_never_prints_the_hub_token(capsys):
     assert json.loads(out[out.index("{") :])["training"]["hub_token"] == "<redacted>"
 
 
+def test_the_command_line_w_and_b_records_has_no_token():
+    from cogito.cli.pretrain import redact_argv
+
+    argv = ["cogito", "--hub_token", "hf_A", "--learning_rate", "1e-3", "--hub_token=hf_B", "--other_token", "x"]
+    assert redact_argv(argv) == [
+        "cogito",
+        "--hub_token",
+        "<redacted>",
+        "--learning_rate",
+        "1e-3",
+        "--hub_token=<redacted>",
+        "--other_token",
+        "<redacted>",
+    ]
+
+
 def test_push_refuses_a_symlink_out_of_the_model_folder(tmp_path, tiny_tokenizer):
     from cogito.hub_cards.push import check_model_dir
 
@@ -393,3 +433,23 @@ def test_push_refuses_a_symlink_out_of_the_model_folder(tmp_path, tiny_tokenizer
     (folder / name).symlink_to(secret)
     with pytest.raises(ValueError, match=f"{name} is a symbolic link or resolves outside"):
         check_model_dir(folder)
+
+
+def test_a_finished_runs_row_that_cannot_be_written_is_printed_not_lost(tmp_path, capsys):
+    from cogito.cli.pretrain import log_missing_row
+    from cogito.training.pretrain import DataArguments, ExperimentArguments, ModelArguments
+    from cogito.training.trainer import CogitoTrainingArguments
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"hidden_size": 32, "num_hidden_layers": 2, "concept_num": 8}))
+    (run / "cogito_summary.json").write_text(
+        json.dumps({"run_id": "r1", "output_dir": str(run), "metrics": {"eval_loss": 3.21}})
+    )
+    (tmp_path / "a_file").write_text("not a folder")
+    training = CogitoTrainingArguments(output_dir=str(run), report_to="none", use_cpu=True)
+    experiment = ExperimentArguments(experiment_log=str(tmp_path / "a_file" / "log.md"))  # cannot be created
+    log_missing_row(run / "cogito_summary.json", ModelArguments(), DataArguments(), training, experiment)
+    err = capsys.readouterr().err
+    assert "warning: the run finished but its row could not be added" in err
+    assert "Add the row by hand: | " in err and "| `r1` | H32 L2 C8 |" in err and "| 3.210 |" in err

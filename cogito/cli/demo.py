@@ -125,6 +125,47 @@ class DemoArguments:
                     setattr(self, key, value)
 
 
+def check_demo_arguments(args: DemoArguments) -> None:
+    """Refuse, before minutes of pretraining, what a later stage would fail on."""
+    import math
+
+    from cogito.evaluation.glue.tasks import PROBE_TASK_TABLE, find_task_folder, resolve_tasks
+    from cogito.hub_cards.card import check_namespace
+    from cogito.training.losses import parse_concept_losses
+
+    for name in ("analysis_samples", "glue_max_train_samples"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    for name in ("glue_epochs", "learning_rate"):
+        if not (getattr(args, name) > 0 and math.isfinite(getattr(args, name))):
+            raise ValueError(f"--{name} must be a finite number > 0, got {getattr(args, name)}")
+    if not (args.loss_weight >= 0 and math.isfinite(args.loss_weight)):
+        raise ValueError(f"--loss_weight must be a finite number >= 0, got {args.loss_weight}")
+    if args.concept_losses != "none":
+        parse_concept_losses(args.concept_losses)
+    check_namespace(args.namespace, "--namespace")
+    if args.experiment_log is not None and Path(args.experiment_log).is_dir():
+        raise ValueError(f"--experiment_log {args.experiment_log} is a folder: give the path of a Markdown file")
+    tasks = resolve_tasks(args.tasks) if args.tasks else []
+    if args.glue_dir is None:
+        foreign = [task.name for task in tasks if task.name not in PROBE_TASK_TABLE]
+        if foreign:
+            raise ValueError(
+                f"--tasks {' '.join(foreign)} need --glue_dir (a folder with their data); without it the demo "
+                f"runs its built-in probe tasks: {', '.join(PROBE_TASK_TABLE)}"
+            )
+        return
+    if not Path(args.glue_dir).is_dir():
+        raise ValueError(f"--glue_dir {args.glue_dir} is not a folder (it should hold SST-2/, RTE/, ...)")
+    if not tasks and not glue_tasks_in(Path(args.glue_dir)):
+        raise ValueError(f"--glue_dir {args.glue_dir} has no GLUE task folder (SST-2, RTE, MRPC, ...)")
+    for task in tasks:
+        try:
+            find_task_folder(task, args.glue_dir)
+        except ValueError as error:
+            raise ValueError(str(error).replace("--data_dir", "--glue_dir")) from None
+
+
 def _stage(name: str, timings: dict[str, float]):
     class _Timer:
         def __enter__(self):
@@ -351,6 +392,7 @@ def run_demo(args: DemoArguments) -> dict[str, Any]:
 def cli_main(argv: list[str]) -> int:
     (args,) = parse("demo", [DemoArguments], argv, description=__doc__.split("\n\n")[1], aliases=ALIASES)
     check_output_dir("--output_dir", args.output_dir)
+    check_demo_arguments(args)
     summary = run_demo(args)
     path = Path(args.output_dir) / "demo_summary.json"
     atomic_write_text(path, json.dumps(summary, indent=2))

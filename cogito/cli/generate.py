@@ -6,9 +6,13 @@ cogito generate --model_name_or_path runs/mdlm --text "elizabeth [MASK] [MASK] l
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from cogito.cli._args import cli_command, parse
+
+# One forward pass per step: more steps than this is a typo, not a schedule.
+MAX_STEPS = 10_000
 
 
 @dataclass
@@ -20,10 +24,10 @@ class GenerateArguments:
     seed: int = field(default=0, metadata={"help": "Seed for sampling at --temperature > 0."})
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"--steps must be >= 1, got {self.steps}")
-        if self.temperature < 0:
-            raise ValueError(f"--temperature must be >= 0, got {self.temperature}")
+        if not 1 <= self.steps <= MAX_STEPS:
+            raise ValueError(f"--steps must be between 1 and {MAX_STEPS}, got {self.steps}")
+        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"--temperature must be a finite number >= 0, got {self.temperature}")
 
 
 @cli_command("generate")

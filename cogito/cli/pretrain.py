@@ -77,6 +77,9 @@ def check_run_arguments(model_args, data_args, training_args, experiment_args) -
             f"--max_steps must be a positive number of steps (or -1 for --num_train_epochs), got "
             f"{training_args.max_steps}"
         )
+    if training_args.gradient_accumulation_steps < 1:
+        steps = training_args.gradient_accumulation_steps
+        raise ValueError(f"--gradient_accumulation_steps must be a positive integer, got {steps}")
     if not training_args.num_train_epochs > 0:
         raise ValueError(f"--num_train_epochs must be > 0, got {training_args.num_train_epochs}")
     check_output_dir("--output_dir", training_args.output_dir)
@@ -98,11 +101,24 @@ def check_run_arguments(model_args, data_args, training_args, experiment_args) -
 
 
 def check_text_file(flag: str, path: Path) -> None:
-    """A corpus file must exist and hold UTF-8 text (datasets would only say "error generating the dataset")."""
+    """A corpus file must exist, have a supported extension and hold what it says: UTF-8 text (JSON
+    objects, one per line, for .jsonl), or a Parquet table. `datasets` would only say "An error
+    occurred while generating the dataset"."""
     import codecs
+
+    from cogito.data.text import _builder_for
 
     if not path.is_file():
         raise FileNotFoundError(2, f"{flag}: no such file", str(path))
+    try:
+        builder = _builder_for(path)
+    except ValueError as error:
+        raise ValueError(f"{flag}: {error}") from None
+    if builder == "parquet":
+        with path.open("rb") as handle:
+            if handle.read(4) != b"PAR1":
+                raise ValueError(f"{flag} {path} is not a Parquet file (it does not start with PAR1)")
+        return
     decoder = codecs.getincrementaldecoder("utf-8")()
     text_seen = False
     with path.open("rb") as handle:
@@ -119,6 +135,37 @@ def check_text_file(flag: str, path: Path) -> None:
             offset += len(chunk)
     if not text_seen:
         raise ValueError(f"{flag} {path} is empty: it must hold text, one or more lines")
+    if builder == "json":
+        check_json_records(flag, path)
+
+
+def check_json_records(flag: str, path: Path) -> None:
+    """JSON Lines (one object per line), or for .json also one JSON document."""
+    import json
+
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line.rstrip("\r\n"))
+            except json.JSONDecodeError as error:
+                if path.suffix.lower() == ".json" and number == 1:
+                    break  # not JSON Lines: a single document, checked whole below
+                raise ValueError(f"{flag} {path} line {number} is not a JSON object: {error.msg}") from None
+            if not isinstance(record, dict):
+                raise ValueError(
+                    f"{flag} {path} line {number} is a JSON {type(record).__name__}, not an object "
+                    '(one {"text": ...} record per line)'
+                )
+        else:
+            return
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{flag} {path} is neither JSON Lines nor one JSON document (line {error.lineno}: {error.msg})"
+        ) from None
 
 
 def redact_secrets(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -131,14 +178,43 @@ def redact_secrets(arguments: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def redact_argv(argv: list[str]) -> list[str]:
+    """`argv` with the value of every `--*_token` flag replaced by `<redacted>`."""
+    redacted, hide_next = [], False
+    for arg in argv:
+        flag, equals, _ = arg.partition("=")
+        if hide_next:
+            redacted.append("<redacted>")
+        elif flag.startswith("--") and flag.endswith("_token") and equals:
+            redacted.append(f"{flag}=<redacted>")
+        else:
+            redacted.append(arg)
+        hide_next = not hide_next and not equals and arg.startswith("--") and arg.endswith("_token")
+    return redacted
+
+
 def log_missing_row(summary_file: Path, model_args, data_args, training_args, experiment_args) -> None:
     """A finished run killed before its log row was written gets the row now (and never a second one)."""
     log = experiment_args.experiment_log
     if log.lower() == "none":
         return
     summary = json.loads(summary_file.read_text(encoding="utf-8"))
-    if log_run(Path(log), summary, training_args, data_args, experiment_args, overwrite=False) == "added":
-        print(f"cogito pretrain: added the finished run's missing row to {log}", file=sys.stderr)
+    try:
+        if log_run(Path(log), summary, training_args, data_args, experiment_args, overwrite=False) == "added":
+            print(f"cogito pretrain: added the finished run's missing row to {log}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        warn_row_not_written(Path(log), error, summary)
+
+
+def warn_row_not_written(log_path: Path, error: Exception, summary: dict[str, Any]) -> None:
+    """The run is safe in its folder; say so, and print the row to add by hand."""
+    print(
+        f"cogito pretrain: warning: the run finished but its row could not be added to {log_path} ({error}); "
+        f"the run is in {summary['output_dir']}. Add the row by hand: | "
+        + " | ".join(str(cell) for cell in summary.get("log_row", {}).values())
+        + " |",
+        file=sys.stderr,
+    )
 
 
 def finished_run(training_args) -> Path | None:
@@ -286,12 +362,7 @@ def run_pretrain(
             summary["experiment_log"] = str(log_path)
         except (ValueError, OSError) as error:
             summary["experiment_log_error"] = str(error)
-            print(
-                f"cogito pretrain: warning: the run finished but its row could not be added to {log_path} ({error}); "
-                f"the run is in {summary['output_dir']}. Add the row by hand: "
-                + " | ".join(str(cell) for cell in summary.get("log_row", {}).values()),
-                file=sys.stderr,
-            )
+            warn_row_not_written(log_path, error, summary)
         summary_file = Path(summary["output_dir"]) / "cogito_summary.json"
         atomic_write_text(summary_file, json.dumps(summary, indent=2, default=str))
     return summary
@@ -347,6 +418,7 @@ def cli_main(argv: list[str]) -> int:
         # folder (training_args.bin) or passes it to loggers.
         os.environ["HF_TOKEN"] = training_args.hub_token
         training_args.hub_token = None
+        sys.argv[:] = redact_argv(sys.argv)  # W&B records the command line in its run metadata
     if (summary_file := finished_run(training_args)) is not None:
         log_missing_row(summary_file, *parsed)
         print(

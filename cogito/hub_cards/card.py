@@ -44,6 +44,14 @@ DECODER_DESCRIPTIONS: dict[str, str] = {
 # config.json key -> RunRecord attribute it must agree with
 _CONFIG_MUST_MATCH = {"hidden_size": "hidden_size", "num_hidden_layers": "num_layers", "concept_num": "num_concepts"}
 _NAMESPACE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,94}[A-Za-z0-9])?")
+
+
+def check_namespace(namespace: str, flag: str = "namespace") -> None:
+    """Refuse what cannot be a Hub user or organisation name."""
+    if not _NAMESPACE.fullmatch(namespace):
+        raise ValueError(f"{flag} {namespace!r} is not a Hub user/organisation name (letters, digits, '-')")
+
+
 _REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 
 TEMPLATE = """---
@@ -106,10 +114,7 @@ class CogitoCardData:
     extra_tags: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not _NAMESPACE.fullmatch(self.namespace):
-            raise ValueError(
-                f"namespace {self.namespace!r} is not a Hub user/organisation name (letters, digits, '-')"
-            )
+        check_namespace(self.namespace)
         if not _REVISION.fullmatch(self.revision):
             raise ValueError(
                 f"revision {self.revision!r} is not a branch, tag or commit hash (letters, digits, '._/-')"

@@ -399,8 +399,8 @@ def generate(
         raise ValueError("generate needs a mask_token_id (the config has none)")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps!r}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    if not (temperature >= 0 and math.isfinite(temperature)):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
     if noise_schedule is None:
         noise_schedule = (getattr(config, "pretraining_objective", None) or {}).get("noise_schedule", "linear")
     schedule = NoiseSchedule(noise_schedule)
