@@ -132,6 +132,23 @@ def key_padding_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) ->
     return bias[:, None, None, :]  # (B, 1, 1, N)
 
 
+# What nn.Embedding takes as indices.
+_INDEX_DTYPES = (torch.long, torch.int)
+
+
+def check_labels(labels: torch.Tensor, num_classes: int, what: str) -> None:
+    """Class-id labels must lie in [0, num_classes) or be -100 (ignored); checked where it is free (CPU)."""
+    if labels.dtype not in _INDEX_DTYPES:
+        raise TypeError(f"labels must be integer {what} ids (torch.long), got dtype {labels.dtype}")
+    if labels.device.type != "cpu" or torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return
+    bad = labels[(labels != IGNORE_INDEX) & ((labels < 0) | (labels >= num_classes))]
+    if bad.numel():
+        raise ValueError(
+            f"labels must be {what} ids in [0, {num_classes}) or {IGNORE_INDEX} (ignored), got {int(bad[0])}"
+        )
+
+
 def check_inputs(
     config: CogitoConfig,
     input_ids: torch.Tensor | None,
@@ -152,13 +169,22 @@ def check_inputs(
             raise TypeError(f"input_ids must be a torch.Tensor of token ids, got {type(input_ids).__name__}")
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must have shape (batch, seq_len), got shape {tuple(input_ids.shape)}")
-        if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
-            raise TypeError(f"input_ids must be an integer tensor (torch.long), got dtype {input_ids.dtype}")
+        if input_ids.dtype not in _INDEX_DTYPES:
+            raise TypeError(
+                f"input_ids must be an integer tensor (torch.long or torch.int), got dtype {input_ids.dtype}"
+            )
         name, shape = "input_ids", tuple(input_ids.shape)
     else:
-        if not isinstance(inputs_embeds, torch.Tensor) or inputs_embeds.dim() != 3:
+        embedding_dim = config.embedding_dim
+        if (
+            not isinstance(inputs_embeds, torch.Tensor)
+            or inputs_embeds.dim() != 3
+            or inputs_embeds.shape[-1] != embedding_dim
+        ):
             got = tuple(inputs_embeds.shape) if isinstance(inputs_embeds, torch.Tensor) else type(inputs_embeds)
-            raise ValueError(f"inputs_embeds must have shape (batch, seq_len, {config.embedding_dim}), got {got!r}")
+            raise ValueError(f"inputs_embeds must have shape (batch, seq_len, {embedding_dim}), got {got!r}")
+        if not inputs_embeds.dtype.is_floating_point:
+            raise TypeError(f"inputs_embeds must be a floating-point tensor, got dtype {inputs_embeds.dtype}")
         name, shape = "inputs_embeds", tuple(inputs_embeds.shape[:2])
     if tracing:
         return
@@ -179,6 +205,8 @@ def check_inputs(
                 f"attention_mask must have the shape (batch, seq_len) = {shape} of {name} (1 = token, 0 = padding), "
                 f"got {got!r}"
             )
+        if attention_mask.dtype.is_complex:
+            raise TypeError(f"attention_mask must be boolean, integer or float 1/0, got dtype {attention_mask.dtype}")
         if attention_mask.dtype != torch.bool and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
             bad = attention_mask[(attention_mask != 0) & (attention_mask != 1)].flatten()[0].item()
             raise ValueError(
@@ -189,6 +217,10 @@ def check_inputs(
         if not isinstance(position_ids, torch.Tensor) or position_ids.dim() != 2 or position_ids.shape[1] != shape[1]:
             got = tuple(position_ids.shape) if isinstance(position_ids, torch.Tensor) else position_ids
             raise ValueError(f"position_ids must have shape (batch, {shape[1]}), got {got!r}")
+        if position_ids.dtype not in _INDEX_DTYPES:
+            raise TypeError(
+                f"position_ids must be an integer tensor (torch.long or torch.int), got {position_ids.dtype}"
+            )
         if on_cpu and (int(position_ids.min()) < 0 or int(position_ids.max()) >= config.max_position_embeddings):
             raise ValueError(
                 f"position_ids must lie in [0, max_position_embeddings={config.max_position_embeddings}), got "
@@ -843,6 +875,7 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
             token_states = self.decoder(concepts, token_embeds, position_ids, self.cogito.embeddings)  # (B, N, H)
             logits = self.lm_head(token_states)  # (B, N, V)
         else:
+            check_labels(labels, self.config.vocab_size, "token")
             logits, targets = self._sparse_logits(concepts, token_embeds, position_ids, labels)  # (M, V), (M,)
             loss = self._mlm_loss(logits, targets, concepts, num_items_in_batch)
 
@@ -939,6 +972,7 @@ def _classification_loss(config: CogitoConfig, logits: torch.Tensor, labels: tor
             raise ValueError(
                 f"labels must be integer class ids (torch.long) for single_label_classification, got {labels.dtype}"
             )
+        check_labels(labels, config.num_labels, "class")
         return F.cross_entropy(logits.view(-1, config.num_labels).float(), labels.view(-1))
     if problem_type == "multi_label_classification":
         return F.binary_cross_entropy_with_logits(logits.float(), labels.float())

@@ -176,6 +176,27 @@ BAD_FORWARDS = [
         "(batch, 6)",
     ),
     ("misspelt kwarg", lambda: {"input_ids": _ids(), "attenton_mask": torch.ones(2, 6)}, TypeError, "attenton_mask"),
+    ("uint8 ids", lambda: {"input_ids": _ids().to(torch.uint8)}, TypeError, "got dtype torch.uint8"),
+    (
+        "float positions",
+        lambda: {"input_ids": _ids(), "position_ids": torch.arange(6.0).repeat(2, 1)},
+        TypeError,
+        "position_ids must be an integer tensor",
+    ),
+    (
+        "embeds width",
+        lambda: {"inputs_embeds": torch.zeros(2, 6, 7)},
+        ValueError,
+        "(batch, seq_len, 32), got (2, 6, 7)",
+    ),
+    ("int embeds", lambda: {"inputs_embeds": torch.zeros(2, 6, 32, dtype=torch.long)}, TypeError, "floating-point"),
+    ("ids and embeds", lambda: {"input_ids": _ids(), "inputs_embeds": torch.zeros(2, 6, 32)}, ValueError, "one of"),
+    (
+        "complex mask",
+        lambda: {"input_ids": _ids(), "attention_mask": torch.ones(2, 6, dtype=torch.complex64)},
+        TypeError,
+        "dtype torch.complex64",
+    ),
 ]
 
 
@@ -188,6 +209,18 @@ def test_bad_forward_input_is_refused_with_a_clear_message(model_class, kwargs, 
     with pytest.raises(exception) as error:
         model(**kwargs())
     assert message in str(error.value)
+
+
+def test_labels_out_of_range_are_refused_naming_the_range():
+    mlm = CogitoForMaskedLM(tiny_config()).eval()
+    labels = torch.full((2, 6), -100).index_fill(1, torch.tensor([3]), VOCAB + 4)
+    with pytest.raises(ValueError, match=rf"token ids in \[0, {VOCAB}\) or -100 \(ignored\), got {VOCAB + 4}"):
+        mlm(_ids(), labels=labels)
+    classifier = CogitoForSequenceClassification(tiny_config(num_labels=3)).eval()
+    with pytest.raises(ValueError, match=r"class ids in \[0, 3\) or -100 \(ignored\), got 3"):
+        classifier(_ids(), labels=torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match=r"got -2"):
+        classifier(_ids(), labels=torch.tensor([-2, 1]))
 
 
 def test_float_labels_for_a_single_label_classifier_are_refused():
