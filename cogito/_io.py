@@ -4,8 +4,10 @@ never half of either), what counts as a saved tokenizer, and the git commit of t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
+import struct
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -80,3 +82,26 @@ def git_commit(folder: str | os.PathLike[str] | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return (result.stdout.strip() or None) if result.returncode == 0 else None
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse a `.safetensors` file whose header is missing or promises more bytes than the file has
+    (an empty, truncated or overwritten download): safetensors itself only says "header too small"."""
+    size = path.stat().st_size
+    problem = None
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        length = struct.unpack("<Q", prefix)[0] if len(prefix) == 8 else None
+        if length is None or not 2 <= length <= size - 8:
+            problem = f"it is {size} bytes, too short for its header"
+        else:
+            try:
+                header = json.loads(handle.read(length))
+                end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                problem = "its header is not valid safetensors JSON"
+            else:
+                if 8 + length + end > size:
+                    problem = f"it is {size} bytes but its tensors need {8 + length + end}: it was cut short"
+    if problem is not None:
+        raise ValueError(f"{path} is not a complete safetensors file ({problem}): save or download it again")

@@ -258,6 +258,11 @@ def _files(tmp):
     (bert / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
     (bert / "vocab.txt").write_text("[PAD]\n[UNK]\nword\n")
     (tmp / "emptydir").mkdir()
+    (tmp / "latin1.md").write_bytes("| Date | Run ID |\n|---|---|\n| caf\xe9 | x |\n".encode("latin-1"))
+    cut = tmp / "cut"  # a Cogito folder whose weights were cut short (an interrupted copy)
+    cut.mkdir()
+    (cut / "config.json").write_text(json.dumps({"model_type": "cogito"}))
+    (cut / "model.safetensors").write_bytes(b"")
     custom = tmp / "custom"  # a non-Cogito model with code of its own: never run without the opt-in
     custom.mkdir()
     auto_map = {"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}
@@ -362,6 +367,20 @@ BAD_COMMANDS = [
     ("glue", ["--model_name_or_path", "{tmp}/bert", "--output_dir", "{tmp}/a_file"], "a_file is a file, not a folder"),
     ("card", ["--experiment_log", "{tmp}/nope.md", "--run_id", "x", "--output_dir", "{tmp}"], "nope.md"),
     ("card", ["--experiment_log", "{tmp}/ok.txt", "--all", "--output_dir", "{tmp}/cards"], "ok.txt has no runs"),
+    (
+        "card",
+        ["--experiment_log", "{tmp}/latin1.md", "--all", "--output_dir", "{tmp}/cards"],
+        "latin1.md is not UTF-8",
+    ),
+    ("export", ["--model_name_or_path", "{tmp}/cut", "--output_file", "{tmp}/m.onnx"], "not a complete safetensors"),
+    ("convert", ["{tmp}/cut", "{tmp}/out"], "cut/model.safetensors is not a complete safetensors file (it is 0 bytes"),
+    (
+        "generate",
+        ["--model_name_or_path", "{tmp}/cut", "--text", "a [MASK]"],
+        "cut/model.safetensors is not a complete",
+    ),
+    ("analyze", ["--model_name_or_path", "{tmp}/cut", "--text_file", "{tmp}/ok.txt"], "not a complete safetensors"),
+    ("glue", ["--model_name_or_path", "{tmp}/cut", "--output_dir", "{tmp}/g"], "not a complete safetensors"),
     ("card", ["--experiment_log", "{tmp}/ok.txt", "--output_dir", "{tmp}/cards"], "pass exactly one of --run_id"),
     ("card", ["--experiment_log", "{tmp}/ok.txt", "--all", "--output_dir", "{tmp}/a_file"], "a_file is a file"),
     ("push", ["--model_name_or_path", "{tmp}/nope", "--repo_id", "a/b", "--dry_run"], "nope is not a directory"),
@@ -386,7 +405,7 @@ BAD_COMMANDS = [
     ("convert", ["{tmp}/emptydir", "{tmp}/out"], "emptydir has no config.json"),
     ("convert", ["{tmp}/bert", "{tmp}/a_file"], "a_file already exists and is not an empty folder"),
     ("generate", ["--model_name_or_path", "{tmp}/bert"], "the following arguments are required: --text"),
-    ("generate", ["--model_name_or_path", "{tmp}/nope", "--text", "a [MASK]"], "is not a saved Cogito model"),
+    ("generate", ["--model_name_or_path", "{tmp}/nope", "--text", "a [MASK]"], "{tmp}/nope: no such folder"),
     ("generate", ["--model_name_or_path", "m", "--text", "a [MASK]", "--temperature", "inf"], "finite number >= 0"),
     ("generate", ["--model_name_or_path", "m", "--text", "a [MASK]", "--temperature", "nan"], "got nan"),
     ("generate", ["--model_name_or_path", "m", "--text", "a [MASK]", "--steps", "10000000"], "between 1 and 10000"),

@@ -98,6 +98,13 @@ def check_model_source(flag: str, value: str, needs: str = "config.json") -> Non
             raise ValueError(f"{flag} {value} is a file: give a saved model folder or a Hub model id")
         if not (path / needs).is_file():
             raise ValueError(f"{flag} {value} has no {needs}: is it a saved model folder?")
+        from cogito._io import check_safetensors
+
+        for weights in sorted(path.glob("*.safetensors")):
+            try:
+                check_safetensors(weights)
+            except ValueError as error:
+                raise ValueError(f"{flag} {value}: {error}") from None
         return
     if value.startswith(("/", ".", "~")) or not _HUB_ID.fullmatch(value):
         raise ValueError(f"{flag} {value}: no such folder (nor a Hub model id such as namespace/name)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from cogito.cli._args import check_folder_code, check_output_file, cli_command, parse
+from cogito.cli._args import check_folder_code, check_model_source, check_output_file, cli_command, parse
 from cogito.hub_cards.export import EXPORT_HEADS, export_onnx
 
 # Earlier releases' spellings, still read.
@@ -36,6 +36,7 @@ class ExportArguments:
 @cli_command("export")
 def cli_main(argv: list[str]) -> int:
     (args,) = parse("export", [ExportArguments], argv, description=__doc__.split("\n\n")[0], aliases=ALIASES)
+    check_model_source("--model_name_or_path", args.model_name_or_path)
     check_output_file("--output_file", args.output_file)
     check_folder_code("--model_name_or_path", args.model_name_or_path, args.trust_remote_code)
     differences = export_onnx(

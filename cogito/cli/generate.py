@@ -9,7 +9,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from cogito.cli._args import cli_command, parse
+from cogito.cli._args import check_model_source, cli_command, parse
 
 # One forward pass per step: more steps than this is a typo, not a schedule.
 MAX_STEPS = 10_000
@@ -40,6 +40,7 @@ def cli_main(argv: list[str]) -> int:
         "(LLaDA); the prompt's other tokens are kept.",
         aliases={"--model": "--model_name_or_path"},
     )
+    check_model_source("--model_name_or_path", args.model_name_or_path)
     import torch
     from transformers import AutoTokenizer
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from cogito._io import TOKENIZER_FILES
+from cogito._io import TOKENIZER_FILES, check_safetensors
 from cogito.configuration_cogito import CogitoConfig, research_architecture
 from cogito.modeling_cogito import CogitoForMaskedLM, CogitoForSequenceClassification
 
@@ -282,6 +282,8 @@ def convert_research_state_dict(
 def _read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
+    for shard in sorted(folder.glob("*.safetensors")):
+        check_safetensors(shard)  # a clear error for a cut-short file, naming it
     if (folder / "model.safetensors").is_file():
         return load_file(folder / "model.safetensors")
     index = folder / "model.safetensors.index.json"

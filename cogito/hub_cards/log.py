@@ -669,8 +669,13 @@ def parse_log(text: str, source: str = "<log>", strict: bool = True) -> list[Run
 
 
 def _read_text(path: Path) -> str:
-    with open(path, encoding="utf-8", newline="") as handle:  # newline="": keep \r\n bytes as they are
-        return handle.read()
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:  # newline="": keep \r\n bytes as they are
+            return handle.read()
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"the experiment log {path} is not UTF-8 text (byte offset {error.start}): re-encode it as UTF-8"
+        ) from None
 
 
 def read_log(path: str | os.PathLike[str], strict: bool = False) -> list[RunRecord]:
