@@ -98,6 +98,8 @@ def check_safetensors(path: Path) -> None:
             try:
                 header = json.loads(handle.read(length))
                 end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+                if not isinstance(end, int) or isinstance(end, bool):
+                    raise TypeError(end)
             except (ValueError, TypeError, KeyError, IndexError, AttributeError):
                 problem = "its header is not valid safetensors JSON"
             else:

@@ -876,6 +876,7 @@ class CogitoForMaskedLM(CogitoPreTrainedModel):
             logits = self.lm_head(token_states)  # (B, N, V)
         else:
             check_labels(labels, self.config.vocab_size, "token")
+            labels = labels.long()  # cross_entropy takes int64 targets
             logits, targets = self._sparse_logits(concepts, token_embeds, position_ids, labels)  # (M, V), (M,)
             loss = self._mlm_loss(logits, targets, concepts, num_items_in_batch)
 
@@ -973,7 +974,7 @@ def _classification_loss(config: CogitoConfig, logits: torch.Tensor, labels: tor
                 f"labels must be integer class ids (torch.long) for single_label_classification, got {labels.dtype}"
             )
         check_labels(labels, config.num_labels, "class")
-        return F.cross_entropy(logits.view(-1, config.num_labels).float(), labels.view(-1))
+        return F.cross_entropy(logits.view(-1, config.num_labels).float(), labels.view(-1).long())
     if problem_type == "multi_label_classification":
         return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
     raise ValueError(

@@ -304,7 +304,13 @@ BAD_COMMANDS = [
     ("pretrain", ["--train_file", "{tmp}/fake.parquet"], "fake.parquet is not a Parquet file"),
     ("pretrain", ["--train_file", "{tmp}/corpus.txt.gz"], "--train_file: Unsupported data file extension '.gz'"),
     ("pretrain", ["--gradient_accumulation_steps", "0"], "--gradient_accumulation_steps must be a positive integer"),
-    ("pretrain", ["--output_dir", "{tmp}/bert"], "{tmp}/bert' already holds files and is not a Cogito run to resume"),
+    ("pretrain", ["--output_dir", "{tmp}/bert"], "{tmp}/bert' already holds files and no Cogito run: choose a new"),
+    ("pretrain", ["--output_dir", "{tmp}/oldrun"], "oldrun' holds a run (cogito_run.json): pass --resume_from"),
+    (
+        "pretrain",
+        ["--output_dir", "{tmp}/bert", "--resume_from_checkpoint", "latest"],
+        "no Cogito run: there is nothing to resume; choose a new or empty folder",
+    ),
     (
         "pretrain",
         ["--output_dir", "{tmp}/oldrun", "--resume_from_checkpoint", "latest", "--concept_num", "16"],
@@ -437,6 +443,50 @@ def test_bad_command_line_ends_with_one_line_and_exit_code_2(command, args, mess
     assert json.loads((tmp_path / "oldrun" / "cogito_run.json").read_text()) == _run_record()
 
 
+def test_resume_refuses_a_flag_given_with_its_default_value_against_the_run():
+    from cogito.cli.pretrain import given_flags
+    from cogito.training.pretrain import DataArguments, ModelArguments, check_resume_matches
+    from cogito.training.trainer import CogitoTrainingArguments
+
+    training = CogitoTrainingArguments(output_dir="unused", report_to="none", use_cpu=True)
+    given = given_flags(["--concept_num", str(ModelArguments().concept_num), "--output_dir", "x"])
+    with pytest.raises(ValueError, match=f"--concept_num {ModelArguments().concept_num} \\(the run used 8\\)"):
+        check_resume_matches(_run_record(), ModelArguments(), DataArguments(), training, given)
+    model = ModelArguments()
+    check_resume_matches(_run_record(), model, DataArguments(), training, given_flags(["--output_dir", "x"]))
+    assert model.concept_num == 8
+
+
+def test_abbreviated_flags_are_refused_so_no_token_escapes_redaction(capsys):
+    assert main(["pretrain", "--dry-run", "--hub_tok", "hf_SECRET_abbrev"]) == 2
+    assert "unrecognized arguments: --hub_tok" in capsys.readouterr().err
+
+
+def test_valid_json_corpora_in_every_layout_datasets_reads_are_accepted(tmp_path):
+    from cogito.cli.pretrain import check_text_file
+
+    layouts = {
+        "one_line_list.json": '[{"text": "a b"}, {"text": "c d"}]',
+        "strings.json": '["hello world", "second line"]',
+        "bom.jsonl": '\ufeff{"text": "a"}\n{"text": "b"}\n',
+        "pretty_bom.json": '\ufeff[\n {"text": "a"},\n {"text": "b"}\n]\n',
+        "leading_blank.json": '\n[\n {"text": "a"}\n]\n',
+        "columns.json": '{"text": ["a", "b"]}',
+    }
+    for name, text in layouts.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        check_text_file("--train_file", tmp_path / name)
+
+
+def test_int32_labels_are_taken_as_class_ids():
+    classifier = CogitoForSequenceClassification(tiny_config(num_labels=3)).eval()
+    loss32 = classifier(_ids(), labels=torch.tensor([0, 2], dtype=torch.int32)).loss
+    assert torch.equal(loss32, classifier(_ids(), labels=torch.tensor([0, 2])).loss)
+    mlm = CogitoForMaskedLM(tiny_config()).eval()
+    labels = torch.full((2, 6), -100).index_fill(1, torch.tensor([3]), 7)
+    assert torch.equal(mlm(_ids(), labels=labels.int()).loss, mlm(_ids(), labels=labels).loss)
+
+
 def test_resume_takes_the_runs_settings_for_flags_left_at_their_default():
     from cogito.training.pretrain import DataArguments, ModelArguments, check_resume_matches
     from cogito.training.trainer import CogitoTrainingArguments
@@ -505,3 +555,20 @@ def test_a_finished_runs_row_that_cannot_be_written_is_printed_not_lost(tmp_path
     err = capsys.readouterr().err
     assert "warning: the run finished but its row could not be added" in err
     assert "Add the row by hand: | " in err and "| `r1` | H32 L2 C8 |" in err and "| 3.210 |" in err
+
+
+def test_safetensors_files_are_checked_whole_before_loading(tmp_path):
+    import struct
+
+    from cogito._io import check_safetensors
+
+    folder = _saved(tmp_path)
+    check_safetensors(folder / "model.safetensors")  # a real file passes
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, "4"]}}).encode()
+    (tmp_path / "crafted.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+    with pytest.raises(ValueError, match="crafted.safetensors is not a complete safetensors file"):
+        check_safetensors(tmp_path / "crafted.safetensors")
+    data = (folder / "model.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[:-10])
+    with pytest.raises(ValueError, match=f"it is {len(data) - 10} bytes but its tensors need {len(data)}"):
+        check_safetensors(tmp_path / "cut.safetensors")

@@ -61,7 +61,10 @@ def parse(
     aliases: Mapping[str, str] | None = None,
 ) -> tuple[Any, ...]:
     """Parse `argv` into one instance of each dataclass (their `__post_init__` checks run here)."""
-    parser = CommandLineParser(list(dataclass_types), prog=f"cogito {command}", description=description)
+    # No abbreviations: `--hub_tok X` must not silently mean `--hub_token` (nor escape its redaction).
+    parser = CommandLineParser(
+        list(dataclass_types), prog=f"cogito {command}", description=description, allow_abbrev=False
+    )
     *parsed, unknown = parser.parse_args_into_dataclasses(
         args=_rewrite_aliases(argv, aliases or {}), return_remaining_strings=True
     )

@@ -148,11 +148,14 @@ def check_demo_arguments(args: DemoArguments) -> None:
         raise ValueError(f"--experiment_log {args.experiment_log} is a folder: give the path of a Markdown file")
     tasks = resolve_tasks(args.tasks) if args.tasks else []
     if args.glue_dir is None:
-        foreign = [task.name for task in tasks if task.name not in PROBE_TASK_TABLE]
-        if foreign:
+        # Without --glue_dir a task's data is built in (probe tasks) or comes from the Hub.
+        from huggingface_hub import constants
+
+        remote = [task.name for task in tasks if task.name not in PROBE_TASK_TABLE]
+        if remote and constants.HF_HUB_OFFLINE:
             raise ValueError(
-                f"--tasks {' '.join(foreign)} need --glue_dir (a folder with their data); without it the demo "
-                f"runs its built-in probe tasks: {', '.join(PROBE_TASK_TABLE)}"
+                f"--tasks {' '.join(remote)} need --glue_dir (a folder with their data): the Hub is offline "
+                f"(HF_HUB_OFFLINE=1) and only {', '.join(PROBE_TASK_TABLE)} are built in"
             )
         return
     if not Path(args.glue_dir).is_dir():

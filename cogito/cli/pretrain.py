@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -140,32 +141,41 @@ def check_text_file(flag: str, path: Path) -> None:
 
 
 def check_json_records(flag: str, path: Path) -> None:
-    """JSON Lines (one object per line), or for .json also one JSON document."""
+    """JSON Lines (one object per line), or one JSON document (a list of records, or columns):
+    what `datasets`' json builder reads."""
     import json
 
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is no error
+        first = True
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as error:
-                if path.suffix.lower() == ".json" and number == 1:
-                    break  # not JSON Lines: a single document, checked whole below
+                if first:
+                    break  # not JSON Lines: one document, checked whole below
                 raise ValueError(f"{flag} {path} line {number} is not a JSON object: {error.msg}") from None
             if not isinstance(record, dict):
+                if first:
+                    break  # e.g. a one-line list of records
                 raise ValueError(
                     f"{flag} {path} line {number} is a JSON {type(record).__name__}, not an object "
                     '(one {"text": ...} record per line)'
                 )
+            first = False
         else:
             return
     try:
-        json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as error:
         raise ValueError(
             f"{flag} {path} is neither JSON Lines nor one JSON document (line {error.lineno}: {error.msg})"
         ) from None
+    if not isinstance(document, (list, dict)):
+        raise ValueError(
+            f"{flag} {path} holds a single JSON {type(document).__name__}: give records, one JSON object per line"
+        )
 
 
 def redact_secrets(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -176,6 +186,12 @@ def redact_secrets(arguments: dict[str, Any]) -> dict[str, Any]:
         else ("<redacted>" if key.endswith("_token") and value else value)
         for key, value in arguments.items()
     }
+
+
+def given_flags(argv: list[str]) -> frozenset[str]:
+    """The argument names set on the command line (a recipe's included): `--no_x` counts as `x`."""
+    names = {arg[2:].partition("=")[0].replace("-", "_") for arg in argv if arg.startswith("--")}
+    return frozenset(names | {name[3:] for name in names if name.startswith("no_")})
 
 
 def redact_argv(argv: list[str]) -> list[str]:
@@ -349,11 +365,12 @@ def run_pretrain(
     data_args: DataArguments,
     training_args: CogitoTrainingArguments,
     experiment_args: ExperimentArguments,
+    given: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """`pretrain()`, then (on the main process) the run's row in the experiment log; returns the summary."""
     from cogito._io import atomic_write_text
 
-    summary = pretrain(model_args, data_args, training_args, experiment_args)
+    summary = pretrain(model_args, data_args, training_args, experiment_args, given)
     if training_args.process_index == 0 and experiment_args.experiment_log.lower() != "none":
         # The summary (written by `pretrain`) exists before the log is touched: a log problem never loses the run.
         log_path = Path(experiment_args.experiment_log)
@@ -431,7 +448,7 @@ def cli_main(argv: list[str]) -> int:
         for warning in recipe_warnings(load_recipe(name), parsed[2]):
             print(f"cogito pretrain: warning: {warning}", file=sys.stderr)
     try:
-        summary = run_pretrain(*parsed)
+        summary = run_pretrain(*parsed, given=given_flags(apply_recipe(argv, "pretrain")))
     except NonFiniteLossError as error:
         print(f"cogito pretrain: {error}", file=sys.stderr)
         return 1

@@ -40,18 +40,24 @@ def build_tokenizer(sentences: list[str]):
     return BertTokenizer(vocab=vocab, model_max_length=32)
 
 
+# The smoke test's model: tiny, and recognisable in a folder it wrote earlier.
+SMOKE_SIZE = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 128,
+    "concept_num": 8,
+    "max_position_embeddings": 32,
+}
+
+
 def run_smoke(output_dir: Path, steps: int = 150, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     started = time.perf_counter()
     tokenizer = build_tokenizer(SENTENCES)
     config = CogitoConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        concept_num=8,
-        max_position_embeddings=32,
+        **SMOKE_SIZE,
         decoder_type="perceiver",
         hidden_dropout_prob=0.0,
         pad_token_id=tokenizer.pad_token_id,
@@ -112,6 +118,19 @@ SUMMARY_FILE = "smoke_summary.json"
 MAX_STEPS = 100_000
 
 
+def is_smoke_folder(folder: Path) -> bool:
+    """Written by `cogito smoke` (its summary, or for earlier versions its model's size)."""
+    if (folder / SUMMARY_FILE).is_file():
+        return True
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(config, dict) or config.get("model_type") != "cogito":
+        return False
+    return {key: config.get(key) for key in SMOKE_SIZE} == SMOKE_SIZE
+
+
 @dataclass
 class SmokeArguments:
     output_dir: str = field(default="smoke_output", metadata={"help": "Where the model folder is saved."})
@@ -128,7 +147,7 @@ def cli_main(argv: list[str]) -> int:
     (args,) = parse("smoke", [SmokeArguments], argv, description=__doc__.split("\n\n")[1])
     check_output_dir("--output_dir", args.output_dir)
     output_dir = Path(args.output_dir)
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / SUMMARY_FILE).is_file():
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not is_smoke_folder(output_dir):
         # Only an earlier smoke test's folder is rewritten: anything else could be someone's model.
         raise ValueError(
             f"--output_dir {args.output_dir!r} already holds files that are not from `cogito smoke`: "

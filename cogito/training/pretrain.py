@@ -17,11 +17,13 @@ import dataclasses
 import json
 import os
 import platform
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback, TrainerState, set_seed
 from transformers.utils import logging
 
@@ -296,8 +298,12 @@ def pretrain(
     data_args: DataArguments,
     training_args: CogitoTrainingArguments,
     experiment_args: ExperimentArguments,
+    given: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """Run one pretraining job end to end; returns a summary (paths, metrics, run id)."""
+    """Run one pretraining job end to end; returns a summary (paths, metrics, run id).
+
+    `given`: the flags set on the command line (see `check_resume_matches`).
+    """
     from cogito.data.corpus import cache_root
     from cogito.data.text import (
         load_or_train_tokenizer,
@@ -328,7 +334,7 @@ def pretrain(
         run_file = output_dir / RUN_FILE if output_dir is not None else None
         if run_file is not None and run_file.is_file():
             previous_run = json.loads(run_file.read_text())
-            check_resume_matches(previous_run, model_args, data_args, training_args)
+            check_resume_matches(previous_run, model_args, data_args, training_args, given)
     if model_args.decoder_type not in DECODER_TYPES:
         raise ValueError(f"--decoder_type must be one of {', '.join(DECODER_TYPES)}; got {model_args.decoder_type!r}")
     check_objective_arguments(data_args, training_args)
@@ -356,10 +362,19 @@ def pretrain(
             )
     if output_dir is not None and not previous_run and checkpoint is None and _holds_anything(output_dir):
         # A new run would overwrite another run's weights, checkpoints and summary.
+        if (output_dir / RUN_FILE).is_file():
+            raise ValueError(
+                f"--output_dir {str(output_dir)!r} holds a run ({RUN_FILE}): pass --resume_from_checkpoint latest "
+                "to continue it, or choose a new or empty folder"
+            )
         raise ValueError(
-            f"--output_dir {str(output_dir)!r} already holds files and is not a Cogito run to resume: "
-            "choose a new or empty folder (or pass --resume_from_checkpoint latest to continue the run in it)"
+            f"--output_dir {str(output_dir)!r} already holds files and no Cogito run: "
+            + ("there is nothing to resume; " if training_args.resume_from_checkpoint is not None else "")
+            + "choose a new or empty folder"
         )
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # Every process has looked at the folder before any of them writes to it.
+        torch.distributed.barrier()
 
     # ---- data and tokenizer
     raw = load_text_datasets(
@@ -593,36 +608,37 @@ def check_resume_matches(
     model_args: ModelArguments,
     data_args: DataArguments,
     training_args: CogitoTrainingArguments,
+    given: Collection[str] | None = None,
 ) -> None:
     """Make the arguments of a resumed run its own; refuse, before anything is written, contradictions.
 
-    The run file is the truth: a flag left at its default takes the run's recorded value (the
-    model is rebuilt from them before the checkpoint's weights are loaded), a flag set to another
-    value than the run's is refused. Only how much data is read and how fast may change.
+    The run file is the truth: a flag that was not given takes the run's recorded value (the model
+    is rebuilt from them before the checkpoint's weights are loaded), a flag given with another
+    value than the run's is refused. `given` names the flags on the command line; without it
+    (the Python API) a value equal to its default counts as not given. Only how much data is read
+    and how fast may change.
     """
     differences, adopted = [], []
+
+    def reconcile(arguments: Any, key: str, value: Any, default: Any) -> None:
+        current = getattr(arguments, key)
+        if current == value:
+            return
+        if (key not in given) if given is not None else (current == default):
+            setattr(arguments, key, value)
+            adopted.append(f"--{key} {value!r}")
+        else:
+            differences.append(f"--{key} {current!r} (the run used {value!r})")
+
     for group, arguments in (("model", model_args), ("data", data_args)):
         defaults = {f.name: f.default for f in dataclasses.fields(arguments)}
         for key, value in previous_run.get(group, {}).items():
-            if key not in defaults or key in _RESUME_FREE:
-                continue
-            current = getattr(arguments, key)
-            if current == value:
-                continue
-            if current == defaults[key]:
-                setattr(arguments, key, value)
-                adopted.append(f"--{key} {value!r}")
-            else:
-                differences.append(f"--{key} {current!r} (the run used {value!r})")
+            if key in defaults and key not in _RESUME_FREE:
+                reconcile(arguments, key, value, defaults[key])
     training_defaults = {f.name: f.default for f in dataclasses.fields(type(training_args))}
     for key in _RESUME_FIXED:
-        if key not in previous_run or getattr(training_args, key) == previous_run[key]:
-            continue
-        if getattr(training_args, key) == training_defaults[key]:
-            setattr(training_args, key, previous_run[key])
-            adopted.append(f"--{key} {previous_run[key]!r}")
-        else:
-            differences.append(f"--{key} {getattr(training_args, key)!r} (the run used {previous_run[key]!r})")
+        if key in previous_run:
+            reconcile(training_args, key, previous_run[key], training_defaults[key])
     if differences:
         raise ValueError(
             f"resuming run {previous_run.get('run_id')!r} with different settings: {'; '.join(differences)}; "
