@@ -940,8 +940,13 @@ def write_outputs(result: dict, output_dir: Path) -> dict[str, Path]:
 # Command line.
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line `cogito bench: error: ...` (cli_main), not usage + exit
+        raise ValueError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cogito bench",
         description="Cogito vs BERT masked-LM, side by side: time, memory and FLOPs against sequence length.",
     )
@@ -994,10 +999,13 @@ def settings_from_args(argv: list[str]) -> BenchSettings:
 
 
 def cli_main(argv: list[str]) -> int:
+    from cogito.cli._args import check_output_dir
+
     try:
         settings = settings_from_args(argv)
+        check_output_dir("--output_dir", settings.output_dir)  # before minutes of measuring
     except ValueError as err:
-        print(f"cogito bench: {err}", file=sys.stderr)
+        print(f"cogito bench: error: {err}", file=sys.stderr)
         return 2
     result = run_bench(settings, log=lambda message: print(message, file=sys.stderr, flush=True))
     paths = write_outputs(result, Path(settings.output_dir))
