@@ -371,6 +371,35 @@ BAD_COMMANDS = [
     ),
     ("glue", ["--model_name_or_path", "{tmp}/nope", "--output_dir", "{tmp}/g"], "{tmp}/nope: no such folder"),
     ("glue", ["--model_name_or_path", "{tmp}/bert", "--output_dir", "{tmp}/a_file"], "a_file is a file, not a folder"),
+    (
+        "glue",
+        ["--model_name_or_path", "{tmp}/bert", "--output_dir", "{tmp}/g", "--max_train_samples", "0"],
+        "--max_train_samples must be >= 1",
+    ),
+    (
+        "glue",
+        ["--model_name_or_path", "{tmp}/bert", "--output_dir", "{tmp}/g", "--max_eval_samples=-3"],
+        "--max_eval_samples must be >= 1",
+    ),
+    (
+        "glue",
+        ["--model_name_or_path", "{tmp}/bert", "--output_dir", "{tmp}/g", "--learning_rate", "nan"],
+        "--learning_rate must be a finite",
+    ),
+    (
+        "glue",
+        [
+            "--model_name_or_path",
+            "{tmp}/bert",
+            "--output_dir",
+            "{tmp}/g",
+            "--data_dir",
+            "{tmp}/nope",
+            "--tasks",
+            "rte",
+        ],
+        "is not a folder",
+    ),
     ("card", ["--experiment_log", "{tmp}/nope.md", "--run_id", "x", "--output_dir", "{tmp}"], "nope.md"),
     ("card", ["--experiment_log", "{tmp}/ok.txt", "--all", "--output_dir", "{tmp}/cards"], "ok.txt has no runs"),
     (

@@ -199,6 +199,11 @@ class GlueArguments(TrainingArguments):
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("max_train_samples", "max_eval_samples"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1 (or left out for every row), got {getattr(self, name)!r}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"--learning_rate must be a finite number > 0, got {self.learning_rate!r}")
         if self.num_train_epochs is not None and self.num_train_epochs <= 0:
             raise ValueError(f"--num_train_epochs must be > 0, got {self.num_train_epochs!r}")
         if self.text_columns is None:
