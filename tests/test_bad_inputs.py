@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -286,6 +287,7 @@ def _run_record():
         "loss_weight": 0.1,
         "model": dataclasses.asdict(model),
         "data": dataclasses.asdict(data),
+        "training": {"learning_rate": 1e-3, "lr_scheduler_type": "constant", "per_device_train_batch_size": 4},
     }
 
 
@@ -309,7 +311,12 @@ BAD_COMMANDS = [
     (
         "pretrain",
         ["--output_dir", "{tmp}/bert", "--resume_from_checkpoint", "latest"],
-        "no Cogito run: there is nothing to resume; choose a new or empty folder",
+        "bert' holds no checkpoint and no Cogito run (cogito_run.json) to resume; check --output_dir",
+    ),
+    (
+        "pretrain",
+        ["--output_dir", "{tmp}/not_there", "--resume_from_checkpoint", "latest"],
+        "not_there' holds no checkpoint and no Cogito run (cogito_run.json) to resume",
     ),
     (
         "pretrain",
@@ -530,6 +537,28 @@ def test_resume_takes_the_runs_settings_for_flags_left_at_their_default():
     assert model.concept_num == 8 and data.max_seq_length == 64  # adopted from the run
     assert data.max_train_samples == 100  # how much data is read may change on resume
     assert (training.concept_losses, training.loss_weighting, training.loss_weight) == ("orthogonality", "fixed", 0.1)
+    assert (training.learning_rate, training.lr_scheduler_type, training.per_device_train_batch_size) == (
+        1e-3,
+        "constant",
+        4,
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"learning_rate": 0.5}, "--learning_rate 0.5 (the run used 0.001)"),
+        ({"learning_rate": 5e-5}, "--learning_rate 5e-05 (the run used 0.001)"),  # the default, but given
+        ({"per_device_train_batch_size": 2}, "--per_device_train_batch_size 2 (the run used 4)"),
+    ],
+)
+def test_resume_refuses_training_settings_given_against_the_run(setting, message):
+    from cogito.training.pretrain import DataArguments, ModelArguments, check_resume_matches
+    from cogito.training.trainer import CogitoTrainingArguments
+
+    training = CogitoTrainingArguments(output_dir="unused", report_to="none", use_cpu=True, **setting)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_resume_matches(_run_record(), ModelArguments(), DataArguments(), training, given=set(setting))
 
 
 def test_dry_run_never_prints_the_hub_token(capsys):
@@ -605,3 +634,17 @@ def test_safetensors_files_are_checked_whole_before_loading(tmp_path):
     (tmp_path / "cut.safetensors").write_bytes(data[:-10])
     with pytest.raises(ValueError, match=f"it is {len(data) - 10} bytes but its tensors need {len(data)}"):
         check_safetensors(tmp_path / "cut.safetensors")
+
+
+def test_a_resumed_run_keeps_its_length_unless_a_length_flag_is_given():
+    from cogito.training.pretrain import resumed_run_length
+    from cogito.training.trainer import CogitoTrainingArguments
+
+    recorded = {"max_steps": 20, "num_train_epochs": 3.0}
+    plain = CogitoTrainingArguments(output_dir="unused", report_to="none", use_cpu=True)
+    assert resumed_run_length(recorded, plain, given={"output_dir"}) == (20, 3.0)
+    further = CogitoTrainingArguments(output_dir="unused", report_to="none", use_cpu=True, max_steps=30)
+    assert resumed_run_length(recorded, further, given={"max_steps"}) == (30, 3.0)
+    epochs = CogitoTrainingArguments(output_dir="unused", report_to="none", use_cpu=True, num_train_epochs=5)
+    assert resumed_run_length(recorded, epochs, given={"num_train_epochs"}) == (-1, 5)  # epochs replace steps
+    assert resumed_run_length({}, plain, given=set()) == (-1, 3.0)  # a run file from before lengths were kept

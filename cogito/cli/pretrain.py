@@ -233,9 +233,13 @@ def warn_row_not_written(log_path: Path, error: Exception, summary: dict[str, An
     )
 
 
-def finished_run(training_args) -> Path | None:
+def finished_run(training_args, given: Collection[str] | None = None) -> Path | None:
     """The summary of the run that `--resume_from_checkpoint` points to, when that run has finished
-    as long as asked: a larger `--max_steps` (or `--num_train_epochs`) than it reached trains it further."""
+    as long as asked: a larger `--max_steps` (or `--num_train_epochs`) than it reached trains it further;
+    without either flag the run's own length counts."""
+    from cogito._io import RUN_FILE
+    from cogito.training.pretrain import resumed_run_length
+
     checkpoint = training_args.resume_from_checkpoint
     if checkpoint is None:
         return None
@@ -244,10 +248,12 @@ def finished_run(training_args) -> Path | None:
     if not summary_file.is_file():
         return None
     summary = json.loads(summary_file.read_text(encoding="utf-8"))
-    if training_args.max_steps > 0:
-        return summary_file if summary.get("global_step", 0) >= training_args.max_steps else None
+    recorded = json.loads((folder / RUN_FILE).read_text()).get("training", {}) if (folder / RUN_FILE).is_file() else {}
+    max_steps, num_train_epochs = resumed_run_length(recorded, training_args, given)
+    if max_steps > 0:
+        return summary_file if summary.get("global_step", 0) >= max_steps else None
     epochs = summary.get("metrics", {}).get("epoch")
-    return summary_file if epochs is None or epochs >= training_args.num_train_epochs - 1e-6 else None
+    return summary_file if epochs is None or epochs >= num_train_epochs - 1e-6 else None
 
 
 def log_run(
@@ -436,7 +442,8 @@ def cli_main(argv: list[str]) -> int:
         os.environ["HF_TOKEN"] = training_args.hub_token
         training_args.hub_token = None
         sys.argv[:] = redact_argv(sys.argv)  # W&B records the command line in its run metadata
-    if (summary_file := finished_run(training_args)) is not None:
+    given = given_flags(apply_recipe(argv, "pretrain"))
+    if (summary_file := finished_run(training_args, given)) is not None:
         log_missing_row(summary_file, *parsed)
         print(
             f"cogito pretrain: the run in {summary_file.parent} has already finished ({summary_file.name}); "
@@ -448,7 +455,7 @@ def cli_main(argv: list[str]) -> int:
         for warning in recipe_warnings(load_recipe(name), parsed[2]):
             print(f"cogito pretrain: warning: {warning}", file=sys.stderr)
     try:
-        summary = run_pretrain(*parsed, given=given_flags(apply_recipe(argv, "pretrain")))
+        summary = run_pretrain(*parsed, given=given)
     except NonFiniteLossError as error:
         print(f"cogito pretrain: {error}", file=sys.stderr)
         return 1

@@ -313,8 +313,6 @@ def pretrain(
     )
     from cogito.modeling_cogito import CogitoForMaskedLM
 
-    set_seed(training_args.seed)  # before the model is built: --seed fixes the initial weights
-
     # ---- resume: find the checkpoint and the run it belongs to
     output_dir = Path(training_args.output_dir) if training_args.output_dir else None
     checkpoint = training_args.resume_from_checkpoint
@@ -324,8 +322,14 @@ def pretrain(
             if output_dir is None:
                 raise ValueError("--resume_from_checkpoint latest needs --output_dir of the run to resume")
             checkpoint = latest_complete_checkpoint(output_dir)
+            if checkpoint is None and not (output_dir / RUN_FILE).is_file():
+                raise ValueError(
+                    f"--resume_from_checkpoint latest: {str(output_dir)!r} holds no checkpoint and no Cogito run "
+                    f"({RUN_FILE}) to resume; check --output_dir, or leave out --resume_from_checkpoint for a new run"
+                )
             if checkpoint is None:
-                logger.warning(f"No complete checkpoint in {output_dir}: starting from scratch")
+                # Killed before its first complete checkpoint: the run starts again under its own id.
+                logger.warning(f"No complete checkpoint in {output_dir}: starting the run from scratch")
         elif not (Path(checkpoint) / "trainer_state.json").is_file():
             raise ValueError(f"--resume_from_checkpoint {checkpoint!r} is not a complete checkpoint folder")
         if checkpoint is not None:
@@ -368,13 +372,12 @@ def pretrain(
                 "to continue it, or choose a new or empty folder"
             )
         raise ValueError(
-            f"--output_dir {str(output_dir)!r} already holds files and no Cogito run: "
-            + ("there is nothing to resume; " if training_args.resume_from_checkpoint is not None else "")
-            + "choose a new or empty folder"
+            f"--output_dir {str(output_dir)!r} already holds files and no Cogito run: choose a new or empty folder"
         )
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         # Every process has looked at the folder before any of them writes to it.
         torch.distributed.barrier()
+    set_seed(training_args.seed)  # before the model is built (after a resume took the run's seed)
 
     # ---- data and tokenizer
     raw = load_text_datasets(
@@ -517,6 +520,9 @@ def pretrain(
         "loss_weight": training_args.loss_weight,
         "model": dataclasses.asdict(model_args),
         "data": dataclasses.asdict(data_args),
+        "training": {
+            key: getattr(training_args, key) for key in (*_RESUME_TRAINING_FIXED, *_RESUME_TRAINING_KEPT, *_RUN_LENGTH)
+        },
     }
     if training_args.should_save:
         _write_json_atomic(output_dir / RUN_FILE, run_info)
@@ -601,6 +607,38 @@ def claim_run_folder(root: Path, run_id: str) -> tuple[str, Path]:
 _RESUME_FIXED = ("concept_losses", "loss_weighting", "loss_weight")
 # Data settings that may change on resume (how much of the data is read, how fast).
 _RESUME_FREE = ("max_train_samples", "max_eval_samples", "preprocessing_num_workers")
+# Training settings that shape the optimisation: a resumed run keeps them.
+_RESUME_TRAINING_FIXED = (
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "learning_rate",
+    "lr_scheduler_type",
+    "lr_scheduler_kwargs",
+    "warmup_steps",
+    "optim",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "max_grad_norm",
+    "label_smoothing_factor",
+    "bf16",
+    "fp16",
+    "seed",
+    "data_seed",
+)
+# How long the run trains: kept on resume unless either flag is given (a larger value trains further).
+_RUN_LENGTH = ("max_steps", "num_train_epochs")
+# Bookkeeping a resumed run keeps unless a flag sets it anew.
+_RESUME_TRAINING_KEPT = (
+    "eval_strategy",
+    "eval_steps",
+    "save_strategy",
+    "save_steps",
+    "save_total_limit",
+    "logging_steps",
+    "per_device_eval_batch_size",
+)
 
 
 def check_resume_matches(
@@ -635,10 +673,26 @@ def check_resume_matches(
         for key, value in previous_run.get(group, {}).items():
             if key in defaults and key not in _RESUME_FREE:
                 reconcile(arguments, key, value, defaults[key])
-    training_defaults = {f.name: f.default for f in dataclasses.fields(type(training_args))}
+    training_defaults = {
+        f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(type(training_args))
+    }
     for key in _RESUME_FIXED:
         if key in previous_run:
             reconcile(training_args, key, previous_run[key], training_defaults[key])
+    recorded = previous_run.get("training", {})
+    for key in _RESUME_TRAINING_FIXED:
+        if key in recorded:
+            reconcile(training_args, key, recorded[key], training_defaults[key])
+    length = resumed_run_length(recorded, training_args, given)
+    if length != (training_args.max_steps, training_args.num_train_epochs):
+        training_args.max_steps, training_args.num_train_epochs = length
+        adopted.append(f"--max_steps {length[0]} --num_train_epochs {length[1]}")
+    for key in _RESUME_TRAINING_KEPT:
+        kept = (key not in given) if given is not None else (getattr(training_args, key) == training_defaults[key])
+        if key in recorded and getattr(training_args, key) != recorded[key] and kept:
+            setattr(training_args, key, recorded[key])
+            adopted.append(f"--{key} {recorded[key]!r}")
     if differences:
         raise ValueError(
             f"resuming run {previous_run.get('run_id')!r} with different settings: {'; '.join(differences)}; "
@@ -646,6 +700,22 @@ def check_resume_matches(
         )
     if adopted:
         logger.warning(f"resuming run {previous_run.get('run_id')!r} with its own settings: {', '.join(adopted)}")
+
+
+def resumed_run_length(
+    recorded: dict[str, Any], training_args: CogitoTrainingArguments, given: Collection[str] | None
+) -> tuple[int, float]:
+    """(max_steps, num_train_epochs) of a resumed run: the run's own, unless `--max_steps` or
+    `--num_train_epochs` is given (then both as given: one may replace the other)."""
+    asked = (training_args.max_steps, training_args.num_train_epochs)
+    if any(key not in recorded for key in _RUN_LENGTH):
+        return asked
+    if given is not None:
+        chosen = any(key in given for key in _RUN_LENGTH)
+    else:
+        defaults = CogitoTrainingArguments.__dataclass_fields__
+        chosen = any(getattr(training_args, key) != defaults[key].default for key in _RUN_LENGTH)
+    return asked if chosen else (recorded["max_steps"], recorded["num_train_epochs"])
 
 
 def check_objective_arguments(data_args: DataArguments, training_args: CogitoTrainingArguments) -> None:
