@@ -634,3 +634,17 @@ def test_summary_shows_input_dependence_next_to_the_effective_rank():
     rank_line = next(i for i, line in enumerate(lines) if line.startswith("Effective rank"))
     assert lines[rank_line + 1].startswith("Input dependence")
     assert f"{metrics['input_dependence']:.3f}" in lines[rank_line + 1]
+
+
+def test_cli_fits_the_default_length_to_a_short_model_and_refuses_a_longer_max_length(tmp_path, capsys):
+    from cogito import CogitoModel
+
+    model_dir = tmp_path / "model"
+    CogitoModel(_tiny_config()).save_pretrained(model_dir)  # max_position_embeddings=64 < the default 128
+    _tiny_tokenizer().save_pretrained(model_dir)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the cat sat on the mat " * 30 + "\na dog ran\n", encoding="utf-8")  # ~180 tokens
+    common = ["--model", str(model_dir), "--text_file", str(texts), "--output_dir", str(tmp_path / "out")]
+    assert analyze.cli_main(common) == 0
+    assert analyze.cli_main([*common, "--max_length", "100"]) == 2
+    assert "--max_length 100 exceeds the model's max_position_embeddings=64" in capsys.readouterr().err

@@ -455,3 +455,20 @@ def test_export_refuses_an_unknown_head_or_a_path_that_is_not_a_saved_folder(tmp
     with pytest.raises(ExportError, match="is not a saved model folder"):
         export_onnx(tmp_path / "missing", tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_cogito_export_writes_one_self_contained_onnx_file(mlm_folder, tmp_path, capsys):
+    import onnxruntime
+
+    from cogito.cli import main
+
+    out = tmp_path / "graph" / "model.onnx"
+    (tmp_path / "graph").mkdir()
+    (tmp_path / "graph" / "model.onnx.data").write_bytes(b"stale weights of an earlier export")
+    assert main(["export", "--model_name_or_path", str(mlm_folder), "--output_file", str(out)]) == 0
+    assert f"wrote {out} (unpadded max |onnx - torch|" in capsys.readouterr().out
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.onnx"]  # the graph carries its weights
+    moved = tmp_path / "elsewhere.onnx"
+    out.rename(moved)
+    session = onnxruntime.InferenceSession(str(moved), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask"]

@@ -85,6 +85,8 @@ def test_card_sections_state_the_logged_facts(records):
         assert heading in text
     assert "| MNLI-m | Accuracy (%) | 59.1 |" in text and "| STS-B | Pearson r | 0.627 |" in text
     assert "best fine-tuning epoch on that validation set" in text and "--selection heldout" in text
+    assert "`cogito glue` reports the final epoch" in text and "\\`" not in text  # code spans, not escaped
+    assert "GLUE scores are validation-set results (the note above says how each was selected)" in text
     assert "| MLM loss (final) | 2.537 |" in text
     assert "| Effective rank | 5 / 128 (4%)" in text
     assert "**Concept collapse:** normalised effective rank 4%" in text

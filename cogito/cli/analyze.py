@@ -24,6 +24,9 @@ from cogito.evaluation.report import (
 ALIASES = {"--model": "--model_name_or_path"}
 
 
+DEFAULT_MAX_LENGTH = 128
+
+
 @dataclass
 class AnalyzeArguments:
     model_name_or_path: str = field(metadata={"help": "Saved model folder or Hub id (loaded with AutoModel)."})
@@ -34,7 +37,10 @@ class AnalyzeArguments:
     )
     max_samples: int = field(default=512, metadata={"help": "Use the first N non-blank lines of --text_file."})
     batch_size: int = field(default=32, metadata={"help": "Sentences per forward pass."})
-    max_length: int = field(default=128, metadata={"help": "Truncate each sentence to this many tokens."})
+    max_length: int | None = field(
+        default=None,
+        metadata={"help": "Truncate each sentence to this many tokens (default: 128, or the model's shorter limit)."},
+    )
     output_dir: str = field(default="concept_analysis", metadata={"help": "Folder for the report, summary and plots."})
     trust_remote_code: bool = field(
         default=False,
@@ -47,7 +53,7 @@ class AnalyzeArguments:
 
     def __post_init__(self) -> None:
         for name in ("max_samples", "batch_size", "max_length"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"--{name} expected a positive integer, got {getattr(self, name)}")
 
 
@@ -95,7 +101,11 @@ def analyze(args: AnalyzeArguments) -> dict[str, float]:
         )
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path, trust_remote_code=trust)
     model = AutoModel.from_pretrained(args.model_name_or_path, config=config, trust_remote_code=trust)
-    states = collect_concept_states(model, tokenizer, texts, batch_size=args.batch_size, max_length=args.max_length)
+    limit = getattr(config, "max_position_embeddings", None)
+    if args.max_length is not None and limit is not None and args.max_length > limit:
+        raise ValueError(f"--max_length {args.max_length} exceeds the model's max_position_embeddings={limit}")
+    max_length = args.max_length or min(DEFAULT_MAX_LENGTH, limit or DEFAULT_MAX_LENGTH)
+    states = collect_concept_states(model, tokenizer, texts, batch_size=args.batch_size, max_length=max_length)
     return write_report(states, args.output_dir)
 
 

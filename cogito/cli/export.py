@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cogito.cli._args import check_folder_code, check_model_source, check_output_file, cli_command, parse
 from cogito.hub_cards.export import EXPORT_HEADS, export_onnx
@@ -43,7 +44,9 @@ def cli_main(argv: list[str]) -> int:
         args.model_name_or_path, args.output_file, head=args.head, trust_remote_code=args.trust_remote_code
     )
     checks = ", ".join(f"{name} max |onnx - torch| {value:.2e}" for name, value in differences.items())
-    print(f"wrote {args.output_file} ({checks})")
+    data = Path(args.output_file + ".data")
+    extra = f" and its weights {data} (keep them together)" if data.is_file() else ""
+    print(f"wrote {args.output_file}{extra} ({checks})")
     return 0
 
 

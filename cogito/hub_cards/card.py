@@ -290,7 +290,8 @@ def _glue_section(data: CogitoCardData) -> str:
         )
     if run.glue_other:
         notes.append("Entries marked 'as logged' are tasks or values Cogito cannot read; shown as the log wrote them.")
-    return "\n".join(lines) + "\n\n" + "\n\n".join([*notes, md(data.glue_note)])
+    # The note is Cogito's own Markdown (code spans), not text from the log: rendered as written.
+    return "\n".join(lines) + "\n\n" + "\n\n".join([*notes, data.glue_note])
 
 
 def _limitations(data: CogitoCardData) -> str:
@@ -313,7 +314,9 @@ def _limitations(data: CogitoCardData) -> str:
             f"this run's final MLM loss is {_number(run.mlm_loss)}."
         )
     if run.glue_scores or run.glue_other:
-        items.append("GLUE scores are best-epoch validation scores (see above), not held-out test results.")
+        items.append(
+            "GLUE scores are validation-set results (the note above says how each was selected), not test-set results."
+        )
     else:
         items.append("No downstream evaluation is recorded for this run.")
     if run.pretraining_data:

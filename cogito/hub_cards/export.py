@@ -44,6 +44,9 @@ def _parity_batches(vocab_size: int, max_length: int) -> dict[str, tuple[torch.T
     return {"unpadded": (unpadded, torch.ones_like(unpadded)), "padded": (padded, mask)}
 
 
+SINGLE_FILE_BYTES = 1_800_000_000
+
+
 def export_onnx(
     folder: str | Path, out: str | Path, head: str = "masked-lm", trust_remote_code: bool = False
 ) -> dict[str, float]:
@@ -80,10 +83,14 @@ def export_onnx(
     dynamic = {"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # One self-contained file while protobuf allows it (2 GB); larger graphs keep weights in OUT.data.
+    Path(f"{out}.data").unlink(missing_ok=True)  # an earlier export's weights: replaced with the graph
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     torch.onnx.export(
         wrapped,
         batches["unpadded"],
         str(out),
+        external_data=weight_bytes > SINGLE_FILE_BYTES,
         dynamic_shapes=dynamic,
         input_names=["input_ids", "attention_mask"],
         output_names=[field],

@@ -458,6 +458,8 @@ def push(
     files, config = check_model_dir(model_dir)
     check_code_is_cogitos(model_dir, trust_remote_code)
     run_id = run_id or run_id_from_dir(model_dir)
+    if not Path(log).is_file():
+        raise ValueError(f"--experiment_log {log}: no such file; give the experiment log that holds the run's row")
     records = read_log(log)
     run = find_run(records, run_id)
     _check_run_file_matches_log(model_dir, run)
